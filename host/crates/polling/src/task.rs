@@ -1,0 +1,552 @@
+//! Interval tasks and Ceilometer's per-cycle algorithm (`PollingTask.poll_and_notify`,
+//! spec §4): per-cycle discovery and pollster caches, static resources then discovery
+//! then the pollster's default discovery, per-pollster-name dedup, the per
+//! (source, pollster) blacklist, one timestamp per pollster run, batching, plus the
+//! per-call timeout and collectd's failure backoff.
+//!
+//! Deviations from Ceilometer, all deliberate:
+//! - a discovery URL runs at most once per cycle, even with parallel pollsters and even
+//!   when it fails (Ceilometer races and retries for every pollster);
+//! - samples a pollster produced before an error or a panic are published, including
+//!   the partial batch (Ceilometer drops the unsent tail, §13.16);
+//! - sources run in file order and pollsters in the order given, not shuffled;
+//! - a scheme may contain `_` in `name://param` (`urlparse` does not allow it, so
+//!   Ceilometer cannot pass a parameter to `local_instances`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use longshore_plugin_api::host::{CallContext, CycleCache, DiscoveryHandle, PollsterHandle};
+use longshore_plugin_api::{ErrorKind, Resource, Sample};
+use longshore_publisher::message::{monotonic_now, polling_timestamp};
+use longshore_publisher::Batch;
+
+use crate::agent::Engine;
+use crate::call::CallOutcome;
+use crate::report::{CycleReport, DiscoveryReport, Failure, Outcome, PollsterReport, SkipReason};
+
+const LOG: &str = "longshore::polling";
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// All sources of one interval, polled together (Ceilometer's `PollingTask`).
+pub(crate) struct PollingTask {
+    pub(crate) interval: Duration,
+    pub(crate) sources: Vec<TaskSource>,
+    /// Per discovery URL: set while a call is running (see `CallPool::call`).
+    discovery_busy: Mutex<HashMap<String, Arc<AtomicBool>>>,
+}
+
+pub(crate) struct TaskSource {
+    pub(crate) name: String,
+    static_resources: Vec<Resource>,
+    discovery: Vec<String>,
+    pub(crate) pollsters: Vec<TaskPollster>,
+}
+
+pub(crate) struct TaskPollster {
+    pub(crate) name: String,
+    handle: Arc<PollsterHandle>,
+    default_discovery: Option<String>,
+    state: Mutex<PollsterState>,
+    busy: Arc<AtomicBool>,
+}
+
+/// What outlives a cycle for one (source, pollster) pair.
+#[derive(Default)]
+struct PollsterState {
+    /// Resource ids this pollster can never poll in this source.
+    blacklist: HashSet<String>,
+    /// Consecutive wholesale failures.
+    failures: u32,
+    /// While backing off: the earliest cycle start at which to call it again.
+    suspended_until: Option<Instant>,
+}
+
+impl PollingTask {
+    pub(crate) fn new(interval: Duration) -> PollingTask {
+        PollingTask {
+            interval,
+            sources: Vec::new(),
+            discovery_busy: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Ceilometer's `PollingTask.add(ext, source)`.
+    pub(crate) fn add(
+        &mut self,
+        source: &crate::definition::PollingSource,
+        name: &str,
+        handle: &Arc<PollsterHandle>,
+    ) {
+        let idx = match self.sources.iter().position(|s| s.name == source.name()) {
+            Some(i) => i,
+            None => {
+                self.sources.push(TaskSource {
+                    name: source.name().to_string(),
+                    static_resources: source.resources().iter().map(Resource::new).collect(),
+                    discovery: source.discovery().to_vec(),
+                    pollsters: Vec::new(),
+                });
+                self.sources.len() - 1
+            }
+        };
+        self.sources[idx].pollsters.push(TaskPollster {
+            name: name.to_string(),
+            handle: Arc::clone(handle),
+            default_discovery: handle.default_discovery().filter(|d| !d.is_empty()),
+            state: Mutex::new(PollsterState::default()),
+            busy: Arc::new(AtomicBool::new(false)),
+        });
+    }
+
+    /// One cycle. `slot` is the scheduled start: backoff is measured in slots so that a
+    /// late dispatch never costs an extra interval.
+    pub(crate) fn run_cycle(&self, engine: &Engine, slot: Instant) -> CycleReport {
+        let started = Instant::now();
+        let started_at = SystemTime::now();
+        let cycle = Cycle {
+            cache: Arc::new(CycleCache::new()),
+            discovered: Mutex::new(HashMap::new()),
+            history: Mutex::new(HashMap::new()),
+            discoveries: Mutex::new(Vec::new()),
+        };
+        let mut reports = Vec::new();
+        for source in &self.sources {
+            let n = match engine.options.threads_to_process_pollsters {
+                0 => source.pollsters.len(),
+                n => n.min(source.pollsters.len()),
+            };
+            if n <= 1 {
+                for p in &source.pollsters {
+                    reports.push(self.run_pollster(engine, &cycle, source, p, slot));
+                }
+            } else {
+                let next = AtomicUsize::new(0);
+                let done: Mutex<Vec<(usize, PollsterReport)>> = Mutex::new(Vec::new());
+                std::thread::scope(|scope| {
+                    for _ in 0..n {
+                        let spawned = std::thread::Builder::new()
+                            .name("longshore-pollster".into())
+                            .spawn_scoped(scope, || loop {
+                                let i = next.fetch_add(1, Ordering::Relaxed);
+                                let Some(p) = source.pollsters.get(i) else { break };
+                                let r = self.run_pollster(engine, &cycle, source, p, slot);
+                                lock(&done).push((i, r));
+                            });
+                        if let Err(e) = spawned {
+                            log::warn!(target: LOG, "cannot start a pollster thread ({e}); continuing with fewer");
+                        }
+                    }
+                });
+                // If no thread could be started, run what is left here.
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(p) = source.pollsters.get(i) else { break };
+                    let r = self.run_pollster(engine, &cycle, source, p, slot);
+                    lock(&done).push((i, r));
+                }
+                let mut done = done.into_inner().unwrap_or_else(|p| p.into_inner());
+                done.sort_by_key(|(i, _)| *i);
+                reports.extend(done.into_iter().map(|(_, r)| r));
+            }
+        }
+        CycleReport {
+            interval: self.interval,
+            started_at,
+            duration: started.elapsed(),
+            pollsters: reports,
+            discoveries: cycle
+                .discoveries
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner()),
+        }
+    }
+
+    fn run_pollster(
+        &self,
+        engine: &Engine,
+        cycle: &Cycle,
+        source: &TaskSource,
+        p: &TaskPollster,
+        slot: Instant,
+    ) -> PollsterReport {
+        let started = Instant::now();
+        let mut report = PollsterReport::new(&source.name, &p.name);
+        let outcome = self.poll(engine, cycle, source, p, slot, &mut report);
+        report.outcome = outcome;
+        report.duration = started.elapsed();
+        report
+    }
+
+    fn poll(
+        &self,
+        engine: &Engine,
+        cycle: &Cycle,
+        source: &TaskSource,
+        p: &TaskPollster,
+        slot: Instant,
+        report: &mut PollsterReport,
+    ) -> Outcome {
+        if engine.stop.is_stopping() {
+            return Outcome::Skipped(SkipReason::ShuttingDown);
+        }
+        {
+            let st = lock(&p.state);
+            if let Some(until) = st.suspended_until {
+                // Half an interval of tolerance absorbs scheduling jitter.
+                if until > slot + self.interval / 2 {
+                    log::debug!(target: LOG,
+                        "Skip pollster {} on source {}: suspended after {} consecutive failure(s)",
+                        p.name, source.name, st.failures);
+                    let for_secs = until.saturating_duration_since(slot).as_secs();
+                    return Outcome::Skipped(SkipReason::BackedOff {
+                        failures: st.failures,
+                        for_secs,
+                    });
+                }
+            }
+        }
+
+        // Candidates: static resources, then the source's discoveries, else the
+        // pollster's default discovery.
+        let mut candidates: Vec<Resource> = source.static_resources.clone();
+        if !source.discovery.is_empty() {
+            candidates.extend(self.discover(engine, cycle, &source.discovery));
+        }
+        if candidates.is_empty() {
+            if let Some(d) = &p.default_discovery {
+                candidates = self.discover(engine, cycle, std::slice::from_ref(d));
+            }
+        }
+
+        // Dedup by pollster name across the cycle's sources (a resource enters the
+        // history even when blacklisted here, as in Ceilometer), then the blacklist.
+        let (resources, had_history) = {
+            let st = lock(&p.state);
+            let mut history = lock(&cycle.history);
+            let seen = history.entry(p.name.clone()).or_default();
+            let had_history = !seen.is_empty();
+            let fresh: Vec<Resource> = candidates
+                .into_iter()
+                .filter(|r| seen.insert(r.clone()) && !st.blacklist.contains(r.id()))
+                .collect();
+            (fresh, had_history)
+        };
+        if resources.is_empty() {
+            log::debug!(target: LOG,
+                "Skip pollster {}, no {}resources found this cycle",
+                p.name, if had_history { "new " } else { "" });
+            return Outcome::Skipped(SkipReason::NoResources);
+        }
+        report.resources = resources.len();
+        log::debug!(target: LOG, "Polling pollster {} in the context of {}", p.name, source.name);
+
+        // One timestamp per pollster run, taken before the call (Ceilometer's
+        // `polling_timestamp`).
+        let timestamp = polling_timestamp(SystemTime::now());
+        let ctx = CallContext::new(Arc::clone(&cycle.cache), Arc::new(AtomicBool::new(false)));
+        let timeout = engine.options.timeout_for(self.interval);
+        let call = {
+            let handle = Arc::clone(&p.handle);
+            let ctx = ctx.clone();
+            move || handle.get_samples(&ctx, &resources)
+        };
+        let outcome = engine
+            .pool
+            .call(&ctx, timeout, &engine.stop.abort_rx, Some(&p.busy), call);
+
+        let (outcome, produced) = match outcome {
+            CallOutcome::Done(result) => {
+                let produced = result.samples.len();
+                self.publish(engine, source, p, result.samples, &timestamp, report);
+                match result.error {
+                    None => (Outcome::Polled, produced),
+                    Some(err) => {
+                        if err.kind() == ErrorKind::Permanent {
+                            let ids: Vec<String> = err.resources().map(str::to_string).collect();
+                            let mut st = lock(&p.state);
+                            let new: Vec<&str> = ids
+                                .iter()
+                                .filter(|id| st.blacklist.insert((*id).clone()))
+                                .map(String::as_str)
+                                .collect();
+                            if !new.is_empty() {
+                                log::error!(target: LOG,
+                                    "Prevent pollster {} from polling [{}] on source {} anymore! ({})",
+                                    p.name, new.join(", "), source.name, err.message());
+                            }
+                        } else {
+                            log::error!(target: LOG,
+                                "Continue after error from {} on source {}: {} ({} sample(s) kept)",
+                                p.name, source.name, err, produced);
+                        }
+                        (
+                            Outcome::Failed(Failure::Error {
+                                kind: err.kind(),
+                                message: err.message().to_string(),
+                            }),
+                            produced,
+                        )
+                    }
+                }
+            }
+            CallOutcome::TimedOut => {
+                log::error!(target: LOG,
+                    "Pollster {} on source {} gave no answer within {:.3} s: cancelled, \
+                     its task moves on ({} abandoned call(s) still running)",
+                    p.name, source.name, timeout.as_secs_f64(), engine.pool.abandoned_running());
+                (Outcome::Failed(Failure::TimedOut(timeout)), 0)
+            }
+            CallOutcome::Aborted => (Outcome::Failed(Failure::Aborted), 0),
+            CallOutcome::StillRunning => {
+                log::warn!(target: LOG,
+                    "Pollster {} on source {}: its previous call timed out and has still not \
+                     returned; not calling it again until it does",
+                    p.name, source.name);
+                (Outcome::Failed(Failure::StillRunning), 0)
+            }
+            CallOutcome::Failed(m) => {
+                log::error!(target: LOG, "Cannot call pollster {} on source {}: {m}", p.name, source.name);
+                (Outcome::Failed(Failure::Host(m)), 0)
+            }
+        };
+        self.update_backoff(engine, source, p, slot, &outcome, produced);
+        outcome
+    }
+
+    /// collectd's read backoff (plugin-host-anchors §4.3): a run that fails outright
+    /// doubles the pollster's effective interval, up to the cap; a success resets it.
+    fn update_backoff(
+        &self,
+        engine: &Engine,
+        source: &TaskSource,
+        p: &TaskPollster,
+        slot: Instant,
+        outcome: &Outcome,
+        produced: usize,
+    ) {
+        let wholesale = match outcome {
+            Outcome::Failed(Failure::Error { kind, .. }) => match kind {
+                ErrorKind::Panicked => true,
+                ErrorKind::Permanent => false,
+                _ => produced == 0,
+            },
+            Outcome::Failed(Failure::Aborted) => false,
+            Outcome::Failed(_) => true,
+            _ => false,
+        };
+        let mut st = lock(&p.state);
+        if wholesale {
+            st.failures = st.failures.saturating_add(1);
+            let factor = 1u32 << st.failures.min(30);
+            let effective = self
+                .interval
+                .saturating_mul(factor)
+                .min(engine.options.max_backoff_interval)
+                .max(self.interval);
+            st.suspended_until = slot.checked_add(effective);
+            log::warn!(target: LOG,
+                "Pollster {} on source {} failed {} time(s) in a row: suspending it for {} s",
+                p.name, source.name, st.failures, effective.as_secs());
+        } else if st.failures > 0 {
+            log::info!(target: LOG,
+                "Pollster {} on source {} works again after {} consecutive failure(s)",
+                p.name, source.name, st.failures);
+            st.failures = 0;
+            st.suspended_until = None;
+        }
+    }
+
+    /// Stamp, sign and batch the samples of one pollster run, and hand the batches over.
+    fn publish(
+        &self,
+        engine: &Engine,
+        source: &TaskSource,
+        p: &TaskPollster,
+        samples: Vec<Sample>,
+        timestamp: &str,
+        report: &mut PollsterReport,
+    ) {
+        if samples.is_empty() {
+            return;
+        }
+        report.samples = samples.len();
+        let monotonic = monotonic_now();
+        let size = engine.options.batch_size.max(1);
+        let mut batch = Vec::with_capacity(size.min(samples.len()));
+        let mut failed_messages = 0usize;
+        let mut first_error: Option<String> = None;
+        let mut send = |messages: Vec<_>, report: &mut PollsterReport| {
+            let n = messages.len();
+            report.batches += 1;
+            let b = Batch {
+                source: source.name.clone(),
+                pollster: p.name.clone(),
+                messages,
+            };
+            if let Err(e) = engine.publisher.publish(b) {
+                report.publish_errors += 1;
+                failed_messages += n;
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+        };
+        for mut s in samples {
+            s.set_timestamp(timestamp);
+            batch.push(engine.factory.message(s, monotonic));
+            if batch.len() >= size {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(size));
+                send(full, report);
+            }
+        }
+        if !batch.is_empty() {
+            send(batch, report);
+        }
+        if let Some(e) = first_error {
+            log::error!(target: LOG,
+                "Publisher {} refused {} batch(es) ({} sample(s)) of pollster {} on source {}: {e}",
+                engine.publisher.describe(), report.publish_errors, failed_messages, p.name, source.name);
+        }
+    }
+
+    /// Ceilometer's `AgentManager.discover`, each URL at most once per cycle.
+    fn discover(&self, engine: &Engine, cycle: &Cycle, urls: &[String]) -> Vec<Resource> {
+        let mut out = Vec::new();
+        for url in urls {
+            let slot = Arc::clone(lock(&cycle.discovered).entry(url.clone()).or_default());
+            // OnceLock: concurrent pollsters wait for the one running discovery.
+            let found = slot.get_or_init(|| Arc::new(self.run_discovery(engine, cycle, url)));
+            out.extend(found.iter().cloned());
+        }
+        out
+    }
+
+    fn run_discovery(&self, engine: &Engine, cycle: &Cycle, url: &str) -> Vec<Resource> {
+        let (name, param) = parse_discovery_url(url);
+        let mut report = DiscoveryReport {
+            url: url.to_string(),
+            resources: 0,
+            error: None,
+        };
+        let resources = match engine.discoveries.get(&name) {
+            None => {
+                log::warn!(target: LOG, "Unknown discovery extension: {name} (in {url:?})");
+                report.error = Some(format!("unknown discovery extension {name:?}"));
+                Vec::new()
+            }
+            Some(handle) => self.call_discovery(engine, cycle, url, handle, param, &mut report),
+        };
+        report.resources = resources.len();
+        lock(&cycle.discoveries).push(report);
+        resources
+    }
+
+    fn call_discovery(
+        &self,
+        engine: &Engine,
+        cycle: &Cycle,
+        url: &str,
+        handle: &Arc<DiscoveryHandle>,
+        param: Option<String>,
+        report: &mut DiscoveryReport,
+    ) -> Vec<Resource> {
+        let busy = Arc::clone(lock(&self.discovery_busy).entry(url.to_string()).or_default());
+        let ctx = CallContext::new(Arc::clone(&cycle.cache), Arc::new(AtomicBool::new(false)));
+        let timeout = engine.options.timeout_for(self.interval);
+        let call = {
+            let handle = Arc::clone(handle);
+            let ctx = ctx.clone();
+            move || handle.discover(&ctx, param.as_deref())
+        };
+        let failure = match engine
+            .pool
+            .call(&ctx, timeout, &engine.stop.abort_rx, Some(&busy), call)
+        {
+            CallOutcome::Done(result) => match result.error {
+                None => return result.resources,
+                Some(e) => e.to_string(),
+            },
+            CallOutcome::TimedOut => format!(
+                "no answer within {:.3} s: cancelled",
+                timeout.as_secs_f64()
+            ),
+            CallOutcome::Aborted => "interrupted by shutdown".to_string(),
+            CallOutcome::StillRunning => {
+                "its previous call timed out and has still not returned".to_string()
+            }
+            CallOutcome::Failed(m) => m,
+        };
+        log::error!(target: LOG, "Unable to discover resources with {url}: {failure}");
+        report.error = Some(failure);
+        Vec::new()
+    }
+}
+
+/// The state shared by every pollster run of one cycle.
+struct Cycle {
+    /// The pollster cache (`ctx.cached`).
+    cache: Arc<CycleCache>,
+    /// Discovery URL → resources, computed once per cycle.
+    discovered: Mutex<HashMap<String, Arc<OnceLock<Arc<Vec<Resource>>>>>>,
+    /// Pollster name → resources already handed to it this cycle.
+    history: Mutex<HashMap<String, HashSet<Resource>>>,
+    discoveries: Mutex<Vec<DiscoveryReport>>,
+}
+
+/// A discovery entry of polling.yaml as Ceilometer's `urlparse` reads it: `name` alone,
+/// or `name://param` (`param` = host and path; query and fragment dropped; the name is
+/// lower-cased). Unlike `urlparse`, `_` is accepted in the name.
+pub fn parse_discovery_url(url: &str) -> (String, Option<String>) {
+    let cut = |s: &str| -> String {
+        let end = s.find(['?', '#']).unwrap_or(s.len());
+        s[..end].to_string()
+    };
+    if let Some(i) = url.find(':') {
+        let scheme = &url[..i];
+        let valid = scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-._".contains(c));
+        if valid {
+            let rest = &url[i + 1..];
+            let param = match rest.strip_prefix("//") {
+                Some(r) => {
+                    let end = r.find(['/', '?', '#']).unwrap_or(r.len());
+                    format!("{}{}", &r[..end], cut(&r[end..]))
+                }
+                None => cut(rest),
+            };
+            return (scheme.to_ascii_lowercase(), Some(param));
+        }
+    }
+    (cut(url), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_urls_like_urlparse() {
+        let p = |u: &str| {
+            let (n, p) = parse_discovery_url(u);
+            (n, p)
+        };
+        assert_eq!(p("local_instances"), ("local_instances".into(), None));
+        assert_eq!(p("fixed://vm"), ("fixed".into(), Some("vm".into())));
+        assert_eq!(p("fixed://host/a/b"), ("fixed".into(), Some("host/a/b".into())));
+        assert_eq!(p("endpoint:image"), ("endpoint".into(), Some("image".into())));
+        assert_eq!(p("Fixed://x?q=1#f"), ("fixed".into(), Some("x".into())));
+        assert_eq!(p("fixed://"), ("fixed".into(), Some(String::new())));
+        assert_eq!(p("local_instances://x"), ("local_instances".into(), Some("x".into())));
+        assert_eq!(p("local_instances?x"), ("local_instances".into(), None));
+        assert_eq!(p("1abc://x"), ("1abc://x".into(), None));
+    }
+}

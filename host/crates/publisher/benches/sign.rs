@@ -1,0 +1,236 @@
+//! Per-sample cost of turning a realistic compute sample into a signed meter message and
+//! its Python-identical JSON, against `serde_json::to_string` of the same message
+//! measured in the same run.
+//!
+//! Run: `cargo bench -p longshore-publisher --bench sign` (release profile).
+//! Prints the median over RUNS runs of N samples each, in ns per sample.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use longshore_plugin_api::{Map, Resource, Sample, SampleType};
+use longshore_publisher::notification::{
+    encode_notification_into, NotificationIds, EVENT_TYPE, PUBLISHER_ID,
+};
+use longshore_publisher::{
+    into_meter_message, meter_message_from_counter, pyjson, MessageDefaults, Signer,
+    Uuid1Generator,
+};
+
+const N: usize = 10_000;
+const RUNS: usize = 15;
+const BATCH: usize = 50;
+
+/// The resource metadata of the capture's instances (tests/fixtures/capture).
+fn resource(i: usize) -> Resource {
+    let id = format!("451b4cf3-6123-4df7-b656-af72{i:08x}");
+    let flavor = Map::new()
+        .with("id", "2")
+        .with("name", "m1.small")
+        .with("vcpus", 1)
+        .with("ram", 2048)
+        .with("disk", 20)
+        .with("ephemeral", 0)
+        .with("swap", 0);
+    let md = Map::new()
+        .with("display_name", format!("kafka-{i}"))
+        .with("name", format!("instance-{i:08x}"))
+        .with("instance_id", id.as_str())
+        .with("instance_type", "m1.small")
+        .with(
+            "host",
+            "53eb93006ac3636d03c847b16c28924d917430fd093c94dabe6b2108",
+        )
+        .with("instance_host", "peer-compute-0")
+        .with("flavor", flavor)
+        .with("status", "active")
+        .with("state", "running")
+        .with("task_state", "")
+        .with(
+            "image",
+            Map::new().with("id", "3c2a1f7e-8d4b-4e6a-9f0c-1b2d3e4f5a6b"),
+        )
+        .with("image_ref", "3c2a1f7e-8d4b-4e6a-9f0c-1b2d3e4f5a6b")
+        .with("image_ref_url", longshore_plugin_api::Value::NULL)
+        .with("architecture", "x86_64")
+        .with("os_type", "hvm")
+        .with("vcpus", 1)
+        .with("memory_mb", 2048)
+        .with("disk_gb", 20)
+        .with("ephemeral_gb", 0)
+        .with("root_gb", 20);
+    Resource::builder(id.as_str())
+        .user_id(Some("9a1de644815ef6d13b8faa1837f8a88b"))
+        .project_id(Some("4737819096da1dac72ff5d2a386ecbe0"))
+        .metadata(md)
+        .build()
+}
+
+fn samples(n: usize) -> Vec<Sample> {
+    let resources: Vec<Resource> = (0..100).map(resource).collect();
+    (0..n)
+        .map(|i| {
+            Sample::from_resource(
+                &resources[i % resources.len()],
+                "cpu",
+                SampleType::Cumulative,
+                "ns",
+                (i as u64) * 1_000_000_007,
+            )
+            .with_metadata("cpu_number", 1)
+            .with_monotonic_time(725.042996987 + i as f64 * 0.001)
+            .with_timestamp("2026-11-22T02:53:55.788625")
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Median ns/sample of `f` over RUNS runs; `setup` builds each run's input untimed.
+fn measure<I>(mut setup: impl FnMut() -> I, mut f: impl FnMut(I)) -> f64 {
+    let mut per_sample = Vec::with_capacity(RUNS);
+    for run in 0..=RUNS {
+        let input = setup();
+        let t = Instant::now();
+        f(input);
+        let ns = t.elapsed().as_nanos() as f64 / N as f64;
+        if run > 0 {
+            // run 0 warms caches and the allocator
+            per_sample.push(ns);
+        }
+    }
+    median(per_sample)
+}
+
+fn main() {
+    let signer = Signer::new("peer-telemetry-secret");
+    let ids = Uuid1Generator::new();
+    let defaults = MessageDefaults {
+        source: "openstack",
+        monotonic_time: 1.0,
+    };
+    let template = samples(N);
+    let messages: Vec<Map> = template
+        .iter()
+        .map(|s| meter_message_from_counter(s, &signer, &ids, &defaults))
+        .collect();
+    let mut out = Vec::with_capacity(4096);
+    let one = {
+        out.clear();
+        pyjson::write_map(&mut out, &messages[0]);
+        out.len()
+    };
+
+    // Full per-sample path of the polling loop: owned sample -> signed message ->
+    // JSON text -> message dropped.
+    let full = measure(
+        || template.clone(),
+        |samples| {
+            for s in samples {
+                let m = into_meter_message(s, &signer, &ids, &defaults);
+                out.clear();
+                pyjson::write_map(&mut out, &m);
+                black_box(&out);
+            }
+        },
+    );
+    let full_borrowed = measure(
+        || (),
+        |()| {
+            for s in &template {
+                let m = meter_message_from_counter(s, &signer, &ids, &defaults);
+                out.clear();
+                pyjson::write_map(&mut out, &m);
+                black_box(&out);
+            }
+        },
+    );
+    let build_only = measure(
+        || template.clone(),
+        |samples| {
+            for s in samples {
+                black_box(into_meter_message(s, &signer, &ids, &defaults));
+            }
+        },
+    );
+    let sign_only = measure(
+        || (),
+        |()| {
+            let mut hex = [0u8; 64];
+            for m in &messages {
+                black_box(signer.sign_into(m, &mut hex));
+            }
+        },
+    );
+    let pyjson_only = measure(
+        || (),
+        |()| {
+            for m in &messages {
+                out.clear();
+                pyjson::write_map(&mut out, m);
+                black_box(&out);
+            }
+        },
+    );
+    let serde_baseline = measure(
+        || (),
+        |()| {
+            for m in &messages {
+                black_box(serde_json::to_string(m).unwrap_or_default());
+            }
+        },
+    );
+    let (mut body, mut scratch) = (Vec::new(), Vec::new());
+    let notif_ids = NotificationIds {
+        message_id: "ed6b95f7-186b-4353-857a-49e5a3e800f2".into(),
+        timestamp: "2026-11-22 02:53:55.790326".into(),
+        unique_id: "0b7a5b0e3c4f4a559d8e2f0e6b8a9c11".into(),
+    };
+    let envelope = measure(
+        || (),
+        |()| {
+            for chunk in messages.chunks(BATCH) {
+                body.clear();
+                encode_notification_into(
+                    &mut body,
+                    &mut scratch,
+                    chunk,
+                    PUBLISHER_ID,
+                    EVENT_TYPE,
+                    &notif_ids,
+                );
+                black_box(&body);
+            }
+        },
+    );
+
+    println!(
+        "longshore-publisher sign bench: {N} cpu samples/run, median of {RUNS} runs, \
+         {one} bytes of JSON per message"
+    );
+    let row = |name: &str, ns: f64| {
+        println!(
+            "  {name:<58} {ns:>8.0} ns/sample  {:>5.2}x serde_json",
+            ns / serde_baseline
+        )
+    };
+    row(
+        "full: into_meter_message + sign + pyjson (owned sample)",
+        full,
+    );
+    row(
+        "full: meter_message_from_counter (&sample, clones metadata)",
+        full_borrowed,
+    );
+    row("build + sign only (into_meter_message)", build_only);
+    row("signature only (Signer::sign_into)", sign_only);
+    row("pyjson::write_map only", pyjson_only);
+    row(
+        "encode_notification_into, batches of 50 (v2 envelope)",
+        envelope,
+    );
+    row("baseline: serde_json::to_string(&message)", serde_baseline);
+}

@@ -1,0 +1,412 @@
+//! The file publisher: every meter message as one line of Python-identical JSON, to a
+//! file (`file:///path`, appended) or standard output (`-`, `stdout`). A writer thread
+//! does the I/O behind a bounded queue, so `publish` never waits on the disk for long.
+//!
+//! Overload policy: the queue holds [`FileOptions::queue_batches`] batches. When it is
+//! full, `publish` waits up to [`FileOptions::publish_wait`] for room, then drops the
+//! batch, counts its messages in [`FileStats::dropped`], logs one WARN line and returns
+//! `Ok` (the polling loop must not stall on a slow disk). Write errors also drop the
+//! messages being written (ERROR logged once per run of failures) and are reported by
+//! the next `flush`.
+
+use std::fs::OpenOptions;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
+
+use crate::{pyjson, Batch, PublishError, Publisher};
+
+/// Queue size and overload behaviour of a [`FilePublisher`].
+#[derive(Debug, Clone, Copy)]
+pub struct FileOptions {
+    /// Batches the queue holds before `publish` has to wait (default 1024).
+    pub queue_batches: usize,
+    /// How long `publish` waits for room in a full queue before dropping the batch
+    /// (default 200 ms).
+    pub publish_wait: Duration,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        FileOptions {
+            queue_batches: 1024,
+            publish_wait: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Counters of a [`FilePublisher`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileStats {
+    /// Messages written (handed to the OS or to the stdout buffer).
+    pub written: u64,
+    /// Messages dropped: queue full, or a write error.
+    pub dropped: u64,
+    /// Messages queued and not yet written.
+    pub pending: usize,
+}
+
+/// Where a file publisher writes, parsed from its URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileTarget {
+    Stdout,
+    Path(PathBuf),
+}
+
+impl FileTarget {
+    /// Parse `-`, `stdout`, `file:///abs/path`, `file://localhost/abs/path`,
+    /// `file:/abs/path` or `file:relative/path` (`%XX` escapes decoded).
+    pub fn parse(url: &str) -> Result<FileTarget, PublishError> {
+        let bad = |why: &str| PublishError::Failed {
+            publisher: url.to_owned(),
+            message: format!(
+                "{why}; expected file:///absolute/path, file:relative/path, - or stdout"
+            ),
+        };
+        let url = url.trim();
+        if url == "-" || url == "stdout" || url == "stdout://" {
+            return Ok(FileTarget::Stdout);
+        }
+        let Some(rest) = url.strip_prefix("file:") else {
+            return Err(bad("not a file publisher URL"));
+        };
+        if rest.contains('?') {
+            return Err(bad(
+                "query parameters (Ceilometer's max_bytes/backup_count rotation) are not \
+                 supported; rotate with logrotate's copytruncate instead",
+            ));
+        }
+        let path = match rest.strip_prefix("//") {
+            Some(after) if after.starts_with('/') => after,
+            Some(after) => match after.strip_prefix("localhost") {
+                Some(p) if p.starts_with('/') => p,
+                _ => return Err(bad("file URLs name no host: use three slashes")),
+            },
+            None => rest,
+        };
+        if path.is_empty() {
+            return Err(bad("no path given"));
+        }
+        let decoded = percent_decode(path).ok_or_else(|| bad("bad %-escape in the path"))?;
+        Ok(FileTarget::Path(PathBuf::from(decoded)))
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+enum Command {
+    Batch(Batch),
+    Flush(Sender<Result<(), io::Error>>),
+    Stop(Sender<Result<(), io::Error>>),
+}
+
+#[derive(Default)]
+struct Counters {
+    written: AtomicU64,
+    dropped: AtomicU64,
+    pending: AtomicUsize,
+}
+
+/// JSON-lines [`Publisher`]: one meter message per line, `json.dumps` formatting.
+pub struct FilePublisher {
+    description: String,
+    options: FileOptions,
+    tx: Sender<Command>,
+    counters: Arc<Counters>,
+    /// true once closed. `publish` holds the read side while enqueueing so that nothing
+    /// is enqueued after `close` sent its stop command.
+    closed: RwLock<bool>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for FilePublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilePublisher")
+            .field("target", &self.description)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl FilePublisher {
+    /// A publisher for `url` (see [`FileTarget::parse`]) with default options. Files are
+    /// created if missing and appended to.
+    pub fn from_url(url: &str) -> Result<FilePublisher, PublishError> {
+        FilePublisher::from_url_with(url, FileOptions::default())
+    }
+
+    pub fn from_url_with(url: &str, options: FileOptions) -> Result<FilePublisher, PublishError> {
+        match FileTarget::parse(url)? {
+            FileTarget::Stdout => {
+                FilePublisher::with_writer("stdout", BufWriter::new(io::stdout()), options)
+            }
+            FileTarget::Path(path) => {
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|source| PublishError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                let description = format!("file://{}", path.display());
+                FilePublisher::with_writer(&description, BufWriter::new(file), options)
+            }
+        }
+    }
+
+    /// A publisher writing to any `writer` (a pipe, a socket); `description` names it in
+    /// logs and errors.
+    pub fn with_writer(
+        description: &str,
+        writer: impl Write + Send + 'static,
+        options: FileOptions,
+    ) -> Result<FilePublisher, PublishError> {
+        let (tx, rx) = crossbeam_channel::bounded(options.queue_batches.max(1));
+        let counters = Arc::new(Counters::default());
+        let worker = {
+            let counters = Arc::clone(&counters);
+            let name = description.to_owned();
+            std::thread::Builder::new()
+                .name("file-publisher".into())
+                .spawn(move || writer_loop(&name, writer, &rx, &counters))
+                .map_err(|source| PublishError::Io {
+                    path: description.to_owned(),
+                    source,
+                })?
+        };
+        Ok(FilePublisher {
+            description: description.to_owned(),
+            options,
+            tx,
+            counters,
+            closed: RwLock::new(false),
+            worker: Mutex::new(Some(worker)),
+        })
+    }
+
+    pub fn stats(&self) -> FileStats {
+        FileStats {
+            written: self.counters.written.load(Ordering::Relaxed),
+            dropped: self.counters.dropped.load(Ordering::Relaxed),
+            pending: self.counters.pending.load(Ordering::Relaxed),
+        }
+    }
+
+    fn timeout_error(&self, timeout: Duration) -> PublishError {
+        PublishError::Timeout {
+            publisher: self.description.clone(),
+            timeout,
+            pending: self.counters.pending.load(Ordering::Relaxed),
+        }
+    }
+
+    fn io_error(&self, source: io::Error) -> PublishError {
+        PublishError::Io {
+            path: self.description.clone(),
+            source,
+        }
+    }
+
+    /// Send `make(ack)` and wait for the writer's answer, both before `deadline`.
+    fn round_trip(
+        &self,
+        make: impl FnOnce(Sender<Result<(), io::Error>>) -> Command,
+        timeout: Duration,
+    ) -> Result<(), PublishError> {
+        let deadline = Instant::now() + timeout;
+        let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
+        match self.tx.send_deadline(make(ack_tx), deadline) {
+            Ok(()) => {}
+            Err(SendTimeoutError::Timeout(_)) => return Err(self.timeout_error(timeout)),
+            Err(SendTimeoutError::Disconnected(_)) => {
+                return Err(PublishError::Closed(self.description.clone()))
+            }
+        }
+        match ack_rx.recv_deadline(deadline) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.io_error(e)),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(self.timeout_error(timeout)),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(PublishError::Failed {
+                publisher: self.description.clone(),
+                message: "the writer thread stopped unexpectedly".into(),
+            }),
+        }
+    }
+}
+
+impl Publisher for FilePublisher {
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+
+    fn publish(&self, batch: Batch) -> Result<(), PublishError> {
+        let closed = self.closed.read().unwrap_or_else(|p| p.into_inner());
+        if *closed {
+            return Err(PublishError::Closed(self.description.clone()));
+        }
+        let n = batch.messages.len();
+        if n == 0 {
+            return Ok(());
+        }
+        self.counters.pending.fetch_add(n, Ordering::Relaxed);
+        match self
+            .tx
+            .send_timeout(Command::Batch(batch), self.options.publish_wait)
+        {
+            Ok(()) => Ok(()),
+            Err(SendTimeoutError::Timeout(Command::Batch(batch))) => {
+                self.counters.pending.fetch_sub(n, Ordering::Relaxed);
+                let total = self.counters.dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+                log::warn!(
+                    "{}: queue full for {:?}, dropped {n} message(s) of {} in source {} ({total} dropped so far)",
+                    self.description,
+                    self.options.publish_wait,
+                    batch.pollster,
+                    batch.source
+                );
+                Ok(())
+            }
+            Err(_) => {
+                self.counters.pending.fetch_sub(n, Ordering::Relaxed);
+                Err(PublishError::Closed(self.description.clone()))
+            }
+        }
+    }
+
+    fn flush(&self, timeout: Duration) -> Result<(), PublishError> {
+        if *self.closed.read().unwrap_or_else(|p| p.into_inner()) {
+            return Err(PublishError::Closed(self.description.clone()));
+        }
+        self.round_trip(Command::Flush, timeout)
+    }
+
+    fn close(&self, timeout: Duration) -> Result<(), PublishError> {
+        {
+            let mut closed = self.closed.write().unwrap_or_else(|p| p.into_inner());
+            if *closed {
+                return Ok(());
+            }
+            *closed = true;
+        }
+        // Stop comes after every batch already queued, so this also flushes them.
+        self.round_trip(Command::Stop, timeout)?;
+        let handle = self
+            .worker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            // The writer acknowledged Stop and is returning: this join is immediate.
+            let _ = handle.join();
+        }
+        Ok(())
+    }
+}
+
+fn writer_loop(
+    description: &str,
+    mut writer: impl Write,
+    rx: &Receiver<Command>,
+    counters: &Counters,
+) {
+    let mut line = Vec::with_capacity(64 * 1024);
+    // The first write error since the last flush, reported by the next flush.
+    let mut error: Option<io::Error> = None;
+    let mut failing = false;
+    let finish = |writer: &mut dyn Write, error: &mut Option<io::Error>| -> Result<(), io::Error> {
+        let flushed = writer.flush();
+        match error.take() {
+            Some(e) => Err(e),
+            None => flushed,
+        }
+    };
+    // recv fails once every sender is gone (publisher dropped without close) and the
+    // queue is drained: flush what we have and end.
+    while let Ok(cmd) = rx.recv() {
+        match cmd {
+            Command::Batch(batch) => {
+                let n = batch.messages.len();
+                line.clear();
+                for m in &batch.messages {
+                    pyjson::write_map(&mut line, m);
+                    line.push(b'\n');
+                }
+                let mut res = writer.write_all(&line);
+                // Flush when idle so lines show up promptly; under load, batches coalesce.
+                if res.is_ok() && rx.is_empty() {
+                    res = writer.flush();
+                }
+                match res {
+                    Ok(()) => {
+                        counters.written.fetch_add(n as u64, Ordering::Relaxed);
+                        if failing {
+                            log::info!("{description}: writing again");
+                            failing = false;
+                        }
+                    }
+                    Err(e) => {
+                        counters.dropped.fetch_add(n as u64, Ordering::Relaxed);
+                        if !failing {
+                            log::error!(
+                                "{description}: write failed, dropping messages until it recovers: {e}"
+                            );
+                            failing = true;
+                        }
+                        error.get_or_insert(e);
+                    }
+                }
+                counters.pending.fetch_sub(n, Ordering::Relaxed);
+            }
+            Command::Flush(ack) => {
+                let _ = ack.send(finish(&mut writer, &mut error));
+            }
+            Command::Stop(ack) => {
+                let _ = ack.send(finish(&mut writer, &mut error));
+                return;
+            }
+        }
+    }
+    let _ = writer.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_to_targets() {
+        let p = |u: &str| FileTarget::parse(u).unwrap();
+        assert_eq!(p("-"), FileTarget::Stdout);
+        assert_eq!(p("stdout"), FileTarget::Stdout);
+        assert_eq!(p("file:///var/log/x.jsonl"), FileTarget::Path("/var/log/x.jsonl".into()));
+        assert_eq!(p("file://localhost/tmp/a b"), FileTarget::Path("/tmp/a b".into()));
+        assert_eq!(p("file:/tmp/a%20b"), FileTarget::Path("/tmp/a b".into()));
+        assert_eq!(p("file:out/x.jsonl"), FileTarget::Path("out/x.jsonl".into()));
+        for bad in ["file://host/x", "file:", "file:///x?max_bytes=1", "notifier://", "file:///%zz"] {
+            let err = FileTarget::parse(bad).unwrap_err().to_string();
+            assert!(err.starts_with(bad.trim()), "{err}");
+            assert!(err.contains("expected file:///absolute/path"), "{err}");
+        }
+    }
+}

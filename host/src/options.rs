@@ -1,0 +1,85 @@
+//! The options the host itself reads, with Ceilometer's section and option names where
+//! Ceilometer has them, their types, defaults and help. Plugin libraries declare their
+//! own options (e.g. `[compute]`) through `OptionSpec`s; the host never lists them here.
+
+use longshore_plugin_api::{OptionKind, OptionSpec, Value};
+
+/// Sections owned by the host: an unknown option in them is always an error.
+pub const HOST_SECTIONS: &[&str] = &[
+    "DEFAULT",
+    "polling",
+    "publisher",
+    "publisher_notifier",
+    "oslo_messaging_notifications",
+    "entry_points",
+];
+
+fn none() -> Value {
+    Value::NULL
+}
+
+fn strs(items: &[&str]) -> Value {
+    Value::list(items.iter().map(|s| Value::from(*s)))
+}
+
+/// Every host option, in documentation order.
+pub fn host_options() -> Vec<OptionSpec> {
+    use OptionKind::*;
+    vec![
+        OptionSpec::new("DEFAULT", "host", Str, hostname(),
+            "Name of this node in samples and the publisher id. Default: the machine's hostname."),
+        OptionSpec::new("DEFAULT", "transport_url", Str, "rabbit://",
+            "oslo.messaging transport URL of the AMQP broker (rabbit://user:password@host:5672/vhost). The password is masked in listings and logs."),
+        OptionSpec::new("DEFAULT", "control_exchange", Str, "ceilometer",
+            "AMQP exchange notifications are published to."),
+        OptionSpec::new("DEFAULT", "sample_source", Str, "openstack",
+            "`source` of every sample."),
+        OptionSpec::new("DEFAULT", "polling_namespaces", StrList, strs(&["compute"]),
+            "Namespace groups to poll: loads ceilometer.poll.<group> and ceilometer.discover.<group>. (Ceilometer also defaults to `central`, which longshore does not provide.)"),
+        OptionSpec::new("DEFAULT", "graceful_shutdown_timeout", Int, 60,
+            "Seconds to let running polls and publishing finish on shutdown."),
+        OptionSpec::new("polling", "cfg_file", Str, "polling.yaml",
+            "The polling definitions file; a relative path starts at the configuration file's directory (or the current directory)."),
+        OptionSpec::new("polling", "batch_size", Int, 50,
+            "Samples per notification message; 0 sends one sample per message."),
+        OptionSpec::new("polling", "threads_to_process_pollsters", Int, 1,
+            "Pollsters of one source run in parallel on this many threads; 0 means one thread per pollster."),
+        OptionSpec::new("polling", "enable_notifications", Bool, true,
+            "Publish samples to the message bus."),
+        OptionSpec::new("polling", "worker_threads", Int, 4,
+            "longshore: threads of the pool running pollster and discovery calls; 0 means one per CPU."),
+        OptionSpec::new("polling", "pollster_timeout", Float, 60.0,
+            "longshore: seconds a pollster or discovery call may run before it is cancelled and counted as a failure; 0 disables the timeout (Ceilometer has none)."),
+        OptionSpec::new("polling", "max_backoff_interval", Float, 3600.0,
+            "longshore: a failing pollster's interval doubles on each failure (as collectd's read backoff) up to this many seconds; the first success resets it."),
+        OptionSpec::new("publisher", "telemetry_secret", Str, "change this for valid signing",
+            "Secret signing each sample (message_signature); empty means an empty signature.").secret(),
+        OptionSpec::new("publisher_notifier", "telemetry_driver", Str, "messagingv2",
+            "Notification driver (only messagingv2 is supported)."),
+        OptionSpec::new("oslo_messaging_notifications", "topics", StrList, strs(&["notifications"]),
+            "Topics (routing keys, with .sample appended) notifications are sent to."),
+        OptionSpec::new("oslo_messaging_notifications", "transport_url", Str, none(),
+            "Broker for notifications; unset means [DEFAULT] transport_url."),
+        OptionSpec::new("oslo_messaging_notifications", "retry", Int, -1,
+            "Send attempts before a notification is dropped; -1 retries forever."),
+        OptionSpec::new("entry_points", "file", Str, "entry_points.toml",
+            "The entry points file mapping plugin names to libraries."),
+        OptionSpec::new("entry_points", "plugin_dirs", StrList, none(),
+            "Directories searched, in order, for lib<library>.so; unset means `plugins/` next to the entry points file."),
+        OptionSpec::new("entry_points", "allow_insecure_plugins", Bool, false,
+            "Load plugin files even when they, or a directory above them, are writable by others or owned by another user (not recommended)."),
+    ]
+}
+
+/// The machine's hostname (Python's `socket.gethostname()`), or `localhost`.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success
+    // when the name fits, and we stop at the first NUL or the buffer's end.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".to_string();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
