@@ -69,7 +69,7 @@ pub enum ConfigError {
         origin: Origin,
         section: String,
         option: String,
-        expected: String,
+        expected: &'static str,
         found: &'static str,
     },
     #[error("--set {arg}: expected SECTION.OPTION=VALUE, e.g. --set polling.batch_size=100")]
@@ -162,7 +162,8 @@ impl Override {
                 origin: Origin::Env(var),
             });
         }
-        out.sort_by(|a, b| a.origin.to_string().cmp(&b.origin.to_string()));
+        // Deterministic order whatever the environment's order.
+        out.sort_by_key(|o| o.origin.to_string());
         Ok(out)
     }
 }
@@ -509,11 +510,13 @@ pub struct Listed {
     pub help: String,
 }
 
-fn expected(kind: OptionKind) -> String {
+fn expected(kind: OptionKind) -> &'static str {
     match kind {
-        OptionKind::Int => "an integer".to_string(),
-        OptionKind::StrList => "a list of strings".to_string(),
-        other => format!("a {}", other.as_str()),
+        OptionKind::Str => "a string",
+        OptionKind::Bool => "a boolean",
+        OptionKind::Int => "an integer",
+        OptionKind::Float => "a float",
+        OptionKind::StrList => "a list of strings",
     }
 }
 
@@ -686,8 +689,12 @@ mod tests {
 
     fn load(text: &str, env: &[(&str, &str)], cli: &[&str]) -> Result<Settings, Vec<ConfigError>> {
         let (dir, path) = write(text);
-        let env = Override::from_env(env.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
-        let cli = cli.iter().map(|a| Override::parse_set(a).unwrap()).collect();
+        let env =
+            Override::from_env(env.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        let cli = cli
+            .iter()
+            .map(|a| Override::parse_set(a).unwrap())
+            .collect();
         let s = Settings::load(Some(&path), env, cli);
         drop(dir);
         s
@@ -699,7 +706,10 @@ mod tests {
         assert_eq!(s.i64("polling", "batch_size"), Some(50));
         assert_eq!(s.str("polling", "cfg_file"), Some("polling.yaml"));
         assert_eq!(s.str("DEFAULT", "sample_source"), Some("openstack"));
-        assert_eq!(s.str("DEFAULT", "host"), Some(crate::options::hostname().as_str()));
+        assert_eq!(
+            s.str("DEFAULT", "host"),
+            Some(crate::options::hostname().as_str())
+        );
         assert_eq!(s.polling_namespaces(), ["compute"]);
         assert_eq!(s.plugin_dirs(), None);
         assert!(!s.allow_insecure_plugins());
@@ -710,7 +720,10 @@ mod tests {
         let text = "[DEFAULT]\nhost = \"from-file\"\ncontrol_exchange = \"file-x\"\n[polling]\nbatch_size = 10\n";
         let s = load(
             text,
-            &[("LONGSHORE_DEFAULT__HOST", "from-env"), ("LONGSHORE_POLLING__BATCH_SIZE", "20")],
+            &[
+                ("LONGSHORE_DEFAULT__HOST", "from-env"),
+                ("LONGSHORE_POLLING__BATCH_SIZE", "20"),
+            ],
             &["DEFAULT.host=from-cli"],
         )
         .unwrap();
@@ -725,13 +738,17 @@ mod tests {
         let s = load(
             "",
             &[("LONGSHORE_PUBLISHER__TELEMETRY_SECRET", "123456")],
-            &["oslo_messaging_notifications.topics=notifications,alt", "polling.pollster_timeout=5"],
+            &[
+                "oslo_messaging_notifications.topics=notifications,alt",
+                "polling.pollster_timeout=5",
+            ],
         )
         .unwrap();
         // A numeric-looking secret stays a string.
         assert_eq!(s.str("publisher", "telemetry_secret"), Some("123456"));
         assert_eq!(
-            s.str_list("oslo_messaging_notifications", "topics").unwrap(),
+            s.str_list("oslo_messaging_notifications", "topics")
+                .unwrap(),
             ["notifications", "alt"]
         );
         assert_eq!(s.f64("polling", "pollster_timeout"), Some(5.0));
@@ -742,25 +759,47 @@ mod tests {
         let errors = load("[polling]\n\nbatch_size = \"fifty\"\n", &[], &[]).unwrap_err();
         assert_eq!(errors.len(), 1);
         let text = errors[0].to_string();
-        assert!(text.contains("longshore.toml:3:1: [polling] batch_size must be an integer, found string"), "{text}");
+        assert!(
+            text.contains(
+                "longshore.toml:3:1: [polling] batch_size must be an integer, found string"
+            ),
+            "{text}"
+        );
 
         let errors = load("", &[], &["polling.batch_size=lots"]).unwrap_err();
         assert_eq!(
             errors[0].to_string(),
             "command line --set polling.batch_size: [polling] batch_size must be an integer, found string"
         );
-        let errors = load("", &[("LONGSHORE_ENTRY_POINTS__ALLOW_INSECURE_PLUGINS", "maybe")], &[]).unwrap_err();
-        assert!(errors[0].to_string().starts_with("environment variable LONGSHORE_ENTRY_POINTS__ALLOW_INSECURE_PLUGINS:"));
+        let errors = load(
+            "",
+            &[("LONGSHORE_ENTRY_POINTS__ALLOW_INSECURE_PLUGINS", "maybe")],
+            &[],
+        )
+        .unwrap_err();
+        assert!(errors[0]
+            .to_string()
+            .starts_with("environment variable LONGSHORE_ENTRY_POINTS__ALLOW_INSECURE_PLUGINS:"));
     }
 
     #[test]
     fn syntax_and_structure_errors_name_the_place() {
         let errors = load("[polling]\nbatch_size = = 3\n", &[], &[]).unwrap_err();
-        assert!(errors[0].to_string().contains("longshore.toml:2:"), "{}", errors[0]);
+        assert!(
+            errors[0].to_string().contains("longshore.toml:2:"),
+            "{}",
+            errors[0]
+        );
         let errors = load("host = \"x\"\n[compute.sub]\na = 1\n", &[], &[]).unwrap_err();
         let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        assert!(texts[0].contains(":1:1: \"host\" is not inside a section"), "{texts:?}");
-        assert!(texts[1].contains(":2:10: [compute] sub is a table"), "{texts:?}");
+        assert!(
+            texts[0].contains(":1:1: \"host\" is not inside a section"),
+            "{texts:?}"
+        );
+        assert!(
+            texts[1].contains(":2:10: [compute] sub is a table"),
+            "{texts:?}"
+        );
     }
 
     #[test]
@@ -773,26 +812,69 @@ mod tests {
         .unwrap();
         let compute = [
             OptionSpec::new("compute", "libvirt_uri", OptionKind::Str, "", "uri"),
-            OptionSpec::new("compute", "report_stopped_instance_metrics", OptionKind::Bool, false, "rs"),
+            OptionSpec::new(
+                "compute",
+                "report_stopped_instance_metrics",
+                OptionKind::Bool,
+                false,
+                "rs",
+            ),
         ];
-        let errors: Vec<String> = s.validate_plugin_options(&compute, false).iter().map(ToString::to_string).collect();
+        let errors: Vec<String> = s
+            .validate_plugin_options(&compute, false)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(errors.len(), 3, "{errors:#?}");
-        assert!(errors[0].contains(":2:1: unknown option [polling] batchsize; [polling] accepts: cfg_file, batch_size"), "{}", errors[0]);
+        assert!(
+            errors[0].contains(
+                ":2:1: unknown option [polling] batchsize; [polling] accepts: cfg_file, batch_size"
+            ),
+            "{}",
+            errors[0]
+        );
         assert!(errors[1].contains(":5:1: unknown option [compute] libvirt_url; [compute] accepts: libvirt_uri, report_stopped_instance_metrics"), "{}", errors[1]);
-        assert!(errors[2].contains(":7:1: unknown option [nobody] x; no loaded plugin declares section [nobody]"), "{}", errors[2]);
+        assert!(
+            errors[2].contains(
+                ":7:1: unknown option [nobody] x; no loaded plugin declares section [nobody]"
+            ),
+            "{}",
+            errors[2]
+        );
         // Plugin defaults are filled in for the plugins.
         let config = s.config();
-        assert_eq!(config.bool("compute", "report_stopped_instance_metrics").unwrap(), Some(false));
-        assert_eq!(config.str("compute", "libvirt_uri").unwrap(), Some("test:///default"));
+        assert_eq!(
+            config
+                .bool("compute", "report_stopped_instance_metrics")
+                .unwrap(),
+            Some(false)
+        );
+        assert_eq!(
+            config.str("compute", "libvirt_uri").unwrap(),
+            Some("test:///default")
+        );
     }
 
     #[test]
     fn plugin_option_types_are_checked_and_unverifiable_sections_only_warn() {
-        let mut s = load("[compute]\nreport_stopped_instance_metrics = \"yes\"\n[other]\ny = 2\n", &[], &[]).unwrap();
-        let specs = [OptionSpec::new("compute", "report_stopped_instance_metrics", OptionKind::Bool, false, "")];
+        let mut s = load(
+            "[compute]\nreport_stopped_instance_metrics = \"yes\"\n[other]\ny = 2\n",
+            &[],
+            &[],
+        )
+        .unwrap();
+        let specs = [OptionSpec::new(
+            "compute",
+            "report_stopped_instance_metrics",
+            OptionKind::Bool,
+            false,
+            "",
+        )];
         let errors = s.validate_plugin_options(&specs, true);
         assert_eq!(errors.len(), 2);
-        assert!(errors[0].to_string().contains(":2:1: [compute] report_stopped_instance_metrics must be a boolean, found string"));
+        assert!(errors[0].to_string().contains(
+            ":2:1: [compute] report_stopped_instance_metrics must be a boolean, found string"
+        ));
         assert!(!errors[0].is_warning());
         assert!(errors[1].is_warning());
     }
@@ -806,20 +888,53 @@ mod tests {
         )
         .unwrap();
         let listing = s.listing();
-        let shown: String = listing.iter().map(|l| format!("{:?} {}\n", l.value, l.default)).collect();
-        assert!(!shown.contains("hunter2") && !shown.contains("pw2"), "{shown}");
-        assert!(!shown.contains("s3cr3t") && !shown.contains("tok\""), "{shown}");
-        assert!(shown.contains("rabbit://guest:****@h1:5672,u:****@h2/vhost"), "{shown}");
+        let shown: String = listing
+            .iter()
+            .map(|l| format!("{:?} {}\n", l.value, l.default))
+            .collect();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("pw2"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("tok\""),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("rabbit://guest:****@h1:5672,u:****@h2/vhost"),
+            "{shown}"
+        );
         assert_eq!(mask_url("rabbit://h/"), "rabbit://h/");
     }
 
     #[test]
     fn relative_paths_start_at_the_config_file_or_the_current_directory() {
-        let (dir, path) = write("[entry_points]\nfile = \"ep/entry_points.toml\"\nplugin_dirs = [\"a\", \"/abs\"]\n");
-        let s = Settings::load(Some(&path), vec![], vec![Override::flag("--polling-file", "polling", "cfg_file", "p.yaml")]).unwrap();
-        assert_eq!(s.entry_points_file(), dir.path().join("ep/entry_points.toml"));
-        assert_eq!(s.plugin_dirs().unwrap(), [dir.path().join("a"), PathBuf::from("/abs")]);
-        assert_eq!(s.polling_file(), std::env::current_dir().unwrap().join("p.yaml"));
+        let (dir, path) = write(
+            "[entry_points]\nfile = \"ep/entry_points.toml\"\nplugin_dirs = [\"a\", \"/abs\"]\n",
+        );
+        let s = Settings::load(
+            Some(&path),
+            vec![],
+            vec![Override::flag(
+                "--polling-file",
+                "polling",
+                "cfg_file",
+                "p.yaml",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            s.entry_points_file(),
+            dir.path().join("ep/entry_points.toml")
+        );
+        assert_eq!(
+            s.plugin_dirs().unwrap(),
+            [dir.path().join("a"), PathBuf::from("/abs")]
+        );
+        assert_eq!(
+            s.polling_file(),
+            std::env::current_dir().unwrap().join("p.yaml")
+        );
     }
 
     #[test]
@@ -828,6 +943,10 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(Override::parse_set("a.b").is_err());
         assert!(Override::from_env([("LONGSHORE___X".to_string(), "1".to_string())]).is_err());
-        assert!(Override::from_env([("LONGSHORE_CONFIG".to_string(), "f".to_string())]).unwrap().is_empty());
+        assert!(
+            Override::from_env([("LONGSHORE_CONFIG".to_string(), "f".to_string())])
+                .unwrap()
+                .is_empty()
+        );
     }
 }

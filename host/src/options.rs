@@ -1,6 +1,7 @@
-//! The options the host itself reads, with Ceilometer's section and option names where
-//! Ceilometer has them, their types, defaults and help. Plugin libraries declare their
-//! own options (e.g. `[compute]`) through `OptionSpec`s; the host never lists them here.
+//! The options the host and its engine crates read, with Ceilometer's section and
+//! option names where Ceilometer has them, their types, defaults and help: the
+//! documented defaults. Plugin libraries declare their own options (e.g. `[compute]`)
+//! through `OptionSpec`s; the host never lists them here.
 
 use longshore_plugin_api::{OptionKind, OptionSpec, Value};
 
@@ -11,6 +12,7 @@ pub const HOST_SECTIONS: &[&str] = &[
     "publisher",
     "publisher_notifier",
     "oslo_messaging_notifications",
+    "oslo_messaging_rabbit",
     "entry_points",
 ];
 
@@ -24,50 +26,88 @@ fn strs(items: &[&str]) -> Value {
 
 /// Every host option, in documentation order.
 pub fn host_options() -> Vec<OptionSpec> {
+    let mut all = agent_options();
+    all.extend(polling_options());
+    all.extend(messaging_options());
+    all.extend(entry_points_options());
+    all
+}
+
+fn agent_options() -> Vec<OptionSpec> {
     use OptionKind::*;
     vec![
         OptionSpec::new("DEFAULT", "host", Str, hostname(),
             "Name of this node in samples and the publisher id. Default: the machine's hostname."),
+        OptionSpec::new("DEFAULT", "polling_namespaces", StrList, strs(&["compute"]),
+            "Namespace groups to poll: loads ceilometer.poll.<group> and ceilometer.discover.<group>. (Ceilometer also defaults to `central`, which longshore does not provide.)"),
+    ]
+}
+
+/// The polling engine's options.
+// TODO(lead): these mirror `longshore_polling::options()` (same names, types and
+// defaults); once the host depends on longshore-polling, replace this function with
+// it so the engine's declarations are the only ones.
+fn polling_options() -> Vec<OptionSpec> {
+    use OptionKind::*;
+    vec![
+        OptionSpec::new("DEFAULT", "sample_source", Str, "openstack",
+            "Source name of the samples this agent sends."),
+        OptionSpec::new("DEFAULT", "graceful_shutdown_timeout", Int, 60,
+            "Seconds a stop waits for running pollsters and the publisher before giving up."),
+        OptionSpec::new("polling", "cfg_file", Str, "polling.yaml",
+            "The polling definitions file; a relative path starts at the configuration file's directory (or the current directory)."),
+        OptionSpec::new("polling", "batch_size", Int, 50,
+            "Samples per published batch (notification); 0 sends each sample alone."),
+        OptionSpec::new("polling", "threads_to_process_pollsters", Int, 1,
+            "Pollsters of one source polled in parallel; 0 means one thread per pollster."),
+        OptionSpec::new("polling", "enable_notifications", Bool, true,
+            "Publish samples to the message bus."),
+        OptionSpec::new("polling", "workers", Int, 0,
+            "longshore: threads running interval tasks; 0 means one per distinct interval, so a slow task never delays another."),
+        OptionSpec::new("polling", "pollster_timeout", Float, 0.0,
+            "longshore: seconds one pollster or discovery call may take before it is cancelled and reported; 0 means the task's interval, at most 60 s (Ceilometer has no timeout)."),
+        OptionSpec::new("polling", "max_backoff_interval", Int, 86_400,
+            "longshore: a pollster that fails outright is polled at double its previous interval after each consecutive failure, up to this many seconds (collectd's MaxReadInterval); one success resets it."),
+        OptionSpec::new("publisher", "telemetry_secret", Str, "change this for valid signing",
+            "Secret signing every sample (message_signature); empty means an empty signature.").secret(),
+    ]
+}
+
+fn messaging_options() -> Vec<OptionSpec> {
+    use OptionKind::*;
+    vec![
         OptionSpec::new("DEFAULT", "transport_url", Str, "rabbit://",
             "oslo.messaging transport URL of the AMQP broker (rabbit://user:password@host:5672/vhost). The password is masked in listings and logs."),
         OptionSpec::new("DEFAULT", "control_exchange", Str, "ceilometer",
             "AMQP exchange notifications are published to."),
-        OptionSpec::new("DEFAULT", "sample_source", Str, "openstack",
-            "`source` of every sample."),
-        OptionSpec::new("DEFAULT", "polling_namespaces", StrList, strs(&["compute"]),
-            "Namespace groups to poll: loads ceilometer.poll.<group> and ceilometer.discover.<group>. (Ceilometer also defaults to `central`, which longshore does not provide.)"),
-        OptionSpec::new("DEFAULT", "graceful_shutdown_timeout", Int, 60,
-            "Seconds to let running polls and publishing finish on shutdown."),
-        OptionSpec::new("polling", "cfg_file", Str, "polling.yaml",
-            "The polling definitions file; a relative path starts at the configuration file's directory (or the current directory)."),
-        OptionSpec::new("polling", "batch_size", Int, 50,
-            "Samples per notification message; 0 sends one sample per message."),
-        OptionSpec::new("polling", "threads_to_process_pollsters", Int, 1,
-            "Pollsters of one source run in parallel on this many threads; 0 means one thread per pollster."),
-        OptionSpec::new("polling", "enable_notifications", Bool, true,
-            "Publish samples to the message bus."),
-        OptionSpec::new("polling", "worker_threads", Int, 4,
-            "longshore: threads of the pool running pollster and discovery calls; 0 means one per CPU."),
-        OptionSpec::new("polling", "pollster_timeout", Float, 60.0,
-            "longshore: seconds a pollster or discovery call may run before it is cancelled and counted as a failure; 0 disables the timeout (Ceilometer has none)."),
-        OptionSpec::new("polling", "max_backoff_interval", Float, 3600.0,
-            "longshore: a failing pollster's interval doubles on each failure (as collectd's read backoff) up to this many seconds; the first success resets it."),
-        OptionSpec::new("publisher", "telemetry_secret", Str, "change this for valid signing",
-            "Secret signing each sample (message_signature); empty means an empty signature.").secret(),
         OptionSpec::new("publisher_notifier", "telemetry_driver", Str, "messagingv2",
             "Notification driver (only messagingv2 is supported)."),
         OptionSpec::new("oslo_messaging_notifications", "topics", StrList, strs(&["notifications"]),
-            "Topics (routing keys, with .sample appended) notifications are sent to."),
+            "Topics notifications are sent to (routing key <topic>.sample)."),
         OptionSpec::new("oslo_messaging_notifications", "transport_url", Str, none(),
             "Broker for notifications; unset means [DEFAULT] transport_url."),
         OptionSpec::new("oslo_messaging_notifications", "retry", Int, -1,
             "Send attempts before a notification is dropped; -1 retries forever."),
+        OptionSpec::new("oslo_messaging_rabbit", "amqp_durable_queues", Bool, false,
+            "Declare the exchange and queues durable."),
+        OptionSpec::new("oslo_messaging_rabbit", "amqp_auto_delete", Bool, false,
+            "Declare the exchange and queues auto-delete."),
+        OptionSpec::new("oslo_messaging_rabbit", "rabbit_ha_queues", Bool, false,
+            "Declare queues with x-ha-policy: all."),
+        OptionSpec::new("oslo_messaging_rabbit", "rabbit_quorum_queue", Bool, false,
+            "Declare quorum queues (implies durable)."),
+    ]
+}
+
+fn entry_points_options() -> Vec<OptionSpec> {
+    use OptionKind::*;
+    vec![
         OptionSpec::new("entry_points", "file", Str, "entry_points.toml",
-            "The entry points file mapping plugin names to libraries."),
+            "The entry points file mapping plugin names to libraries; a relative path starts at the configuration file's directory (or the current directory)."),
         OptionSpec::new("entry_points", "plugin_dirs", StrList, none(),
             "Directories searched, in order, for lib<library>.so; unset means `plugins/` next to the entry points file."),
         OptionSpec::new("entry_points", "allow_insecure_plugins", Bool, false,
-            "Load plugin files even when they, or a directory above them, are writable by others or owned by another user (not recommended)."),
+            "Load plugin files even when they, or a directory above them, are writable by group/others or owned by another user (not recommended)."),
     ]
 }
 

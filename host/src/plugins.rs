@@ -64,14 +64,19 @@ pub fn load_plugins(
         .flat_map(|g| [pollster_namespace(g), discovery_namespace(g)])
         .collect();
     let problems = validate_plugin_options(settings, &registry, &namespaces);
-    let (warnings, errors): (Vec<_>, Vec<_>) = problems.into_iter().partition(ConfigError::is_warning);
+    let (warnings, errors): (Vec<_>, Vec<_>) =
+        problems.into_iter().partition(ConfigError::is_warning);
     for w in &warnings {
         log::warn!("{w}");
     }
     if !errors.is_empty() {
         anyhow::bail!(
             "invalid configuration:\n  {}",
-            errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  ")
         );
     }
     let config = settings.config();

@@ -231,7 +231,7 @@ fn classify(path: &Path, e: LibraryError) -> LoadError {
             found: actual_version.to_string(),
         },
         LibraryError::AbiInstability(detail) => {
-            let mut detail = detail.to_string().replace('\n', " ");
+            let mut detail = summarize_layout_error(&detail.to_string());
             if detail.len() > 400 {
                 let cut = (0..=400)
                     .rev()
@@ -261,6 +261,80 @@ fn classify(path: &Path, e: LibraryError) -> LoadError {
             None => LoadError::NotAPlugin { path },
         },
     }
+}
+
+/// abi_stable's layout report is a long tree of both layouts; what an operator needs
+/// is where the difference is and what it is: "in PluginLib.new_pollster: unexpected
+/// field (expected __returns: RResult, found param_2: u64)".
+fn summarize_layout_error(report: &str) -> String {
+    let lines: Vec<&str> = report
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    // The path: the field names listed under the last non-empty "N error(s)inside:".
+    let mut path = Vec::new();
+    if let Some(start) = lines
+        .iter()
+        .rposition(|l| l.ends_with("error(s)inside:") && !l.starts_with("0 "))
+    {
+        for l in &lines[start + 1..] {
+            if l.starts_with("Layout of") || l.starts_with("Error:") {
+                break;
+            }
+            if let Some(name) = l.strip_prefix("field_name:") {
+                if name != "0" {
+                    path.push(name.to_string());
+                }
+            } else if let Some(ty) = l.strip_prefix("type:") {
+                if path.is_empty() {
+                    path.push(ty.to_string());
+                }
+            }
+        }
+    }
+    // Each error, with the field name and type on both sides.
+    let mut errors = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if let Some(what) = lines[i].strip_prefix("Error:") {
+            let side = |label: &str, from: usize| -> String {
+                let Some(at) = lines[from..].iter().position(|l| *l == label) else {
+                    return "?".to_string();
+                };
+                let block = &lines[from + at + 1..];
+                let get = |prefix: &str| {
+                    block
+                        .iter()
+                        .take(4)
+                        .find_map(|l| l.strip_prefix(prefix))
+                        .unwrap_or("?")
+                };
+                format!(
+                    "{}: {}",
+                    get("field_name:").trim_end_matches(','),
+                    get("type:")
+                )
+            };
+            errors.push(format!(
+                "{what} (expected {}, found {})",
+                side("Expected:", i),
+                side("Found:", i)
+            ));
+        }
+        i += 1;
+    }
+    if errors.is_empty() {
+        return report.split_whitespace().collect::<Vec<_>>().join(" ");
+    }
+    let mut out = String::new();
+    if !path.is_empty() {
+        out.push_str("in ");
+        out.push_str(&path.join("."));
+        out.push_str(": ");
+    }
+    out.push_str(&errors.join("; "));
+    out
 }
 
 fn host_api() -> HostApi {

@@ -1,6 +1,8 @@
 //! Support for the end-to-end tests: building the real plugin `.so` files once (cargo
 //! does not build cdylibs for integration tests), locating them, and fixture paths.
 
+pub mod node_xml;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;

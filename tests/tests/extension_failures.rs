@@ -65,29 +65,43 @@ fn broken_fixture() -> (Fixture, Registry) {
 fn every_failure_kind_is_reported_once_and_the_rest_load() {
     capture_logs();
     let (f, r) = broken_fixture();
-    let m = ExtensionManager::<PollsterHandle>::new(&r, NS, Options::new().invoke_on_load(Config::new()))
-        .expect("failures are tolerated");
+    let m = ExtensionManager::<PollsterHandle>::new(
+        &r,
+        NS,
+        Options::new().invoke_on_load(Config::new()),
+    )
+    .expect("failures are tolerated");
     assert_eq!(m.names(), ["good", "good2"]);
 
     let failures: Vec<&LoadFailure> = m.report().failures().collect();
     let classes: Vec<(&str, &str)> = failures
         .iter()
-        .map(|f| (f.entry_point.name(), f.cause.class()))
+        .map(|f| (f.entry_point().name(), f.cause().class()))
         .collect();
     assert_eq!(classes, BROKEN_CLASSES);
 
     let logged = errors_logged();
-    assert_eq!(logged.len(), BROKEN_CLASSES.len(), "one ERROR line per failure: {logged:#?}");
+    assert_eq!(
+        logged.len(),
+        BROKEN_CLASSES.len(),
+        "one ERROR line per failure: {logged:#?}"
+    );
     for (failure, line) in failures.iter().zip(&logged) {
-        let ep = &failure.entry_point;
+        let ep = failure.entry_point();
         let text = failure.to_string();
         assert!(line.contains(&text), "{line}");
         assert!(!text.contains('\n'), "one line per event: {text}");
-        assert!(text.contains(&format!("entry point {:?}", ep.name())), "{text}");
+        assert!(
+            text.contains(&format!("entry point {:?}", ep.name())),
+            "{text}"
+        );
         assert!(text.contains(NS), "{text}");
-        assert!(text.contains("entry_points.toml:"), "names the file and line: {text}");
+        assert!(
+            text.contains("entry_points.toml:"),
+            "names the file and line: {text}"
+        );
         if ep.name() != "missing" {
-            let lib = failure.library.as_ref().expect("library resolved");
+            let lib = failure.library().expect("library resolved");
             assert!(text.contains(&lib.display().to_string()), "{text}");
         }
     }
@@ -95,7 +109,7 @@ fn every_failure_kind_is_reported_once_and_the_rest_load() {
     let text_of = |name: &str| {
         failures
             .iter()
-            .find(|f| f.entry_point.name() == name)
+            .find(|f| f.entry_point().name() == name)
             .unwrap()
             .to_string()
     };
@@ -109,7 +123,8 @@ fn every_failure_kind_is_reported_once_and_the_rest_load() {
     assert!(text_of("old_api").contains("rebuild the plugin"));
     assert!(text_of("bad_abi").contains("layout differs"));
     assert!(text_of("init_panics").contains("registration always panics"));
-    assert!(text_of("no_such_plugin").contains("no plugin named \"nonexistent\" (it provides: counter,"));
+    assert!(text_of("no_such_plugin")
+        .contains("no plugin named \"nonexistent\" (it provides: counter,"));
     assert!(text_of("wrong_kind").contains("\"fixed\" is a discovery"));
     assert!(text_of("ctor_error").contains("refuses to be built"));
     assert!(text_of("ctor_panic").contains("panicked"));
@@ -119,23 +134,39 @@ fn every_failure_kind_is_reported_once_and_the_rest_load() {
 #[test]
 fn library_errors_keep_their_type() {
     let (_f, r) = broken_fixture();
-    let m = ExtensionManager::<PollsterHandle>::new(&r, NS, Options::new().on_load_failure(|_, _, _| Ok(())))
-        .unwrap();
+    let m = ExtensionManager::<PollsterHandle>::new(
+        &r,
+        NS,
+        Options::new().on_load_failure(|_, _, _| Ok(())),
+    )
+    .unwrap();
     let cause = |name: &str| {
         m.report()
             .failures()
-            .find(|f| f.entry_point.name() == name)
-            .map(|f| f.cause.clone())
+            .find(|f| f.entry_point().name() == name)
+            .map(|f| f.cause().clone())
             .unwrap()
     };
     assert!(matches!(
         cause("old_api"),
         LoadCause::Library(LoadError::IncompatibleVersion { found, .. }) if found == "0.0.1"
     ));
-    assert!(matches!(cause("bad_abi"), LoadCause::Library(LoadError::LayoutMismatch { .. })));
-    assert!(matches!(cause("system"), LoadCause::Library(LoadError::NotAPlugin { .. })));
-    assert!(matches!(cause("empty"), LoadCause::Library(LoadError::Open { .. })));
-    assert!(matches!(cause("init_panics"), LoadCause::Library(LoadError::InitFailed { .. })));
+    assert!(matches!(
+        cause("bad_abi"),
+        LoadCause::Library(LoadError::LayoutMismatch { .. })
+    ));
+    assert!(matches!(
+        cause("system"),
+        LoadCause::Library(LoadError::NotAPlugin { .. })
+    ));
+    assert!(matches!(
+        cause("empty"),
+        LoadCause::Library(LoadError::Open { .. })
+    ));
+    assert!(matches!(
+        cause("init_panics"),
+        LoadCause::Library(LoadError::InitFailed { .. })
+    ));
 }
 
 #[test]
@@ -143,9 +174,13 @@ fn a_broken_library_named_twice_fails_the_same_way_without_reopening() {
     let f = Fixture::new();
     f.add_built("test_broken", "libbroken.so");
     let r = f.registry("[test.poll.broken]\na = \"broken:x\"\nb = \"broken:y\"\n");
-    let m = ExtensionManager::<PollsterHandle>::new(&r, NS, Options::new().on_load_failure(|_, _, _| Ok(())))
-        .unwrap();
-    let classes: Vec<&str> = m.report().failures().map(|f| f.cause.class()).collect();
+    let m = ExtensionManager::<PollsterHandle>::new(
+        &r,
+        NS,
+        Options::new().on_load_failure(|_, _, _| Ok(())),
+    )
+    .unwrap();
+    let classes: Vec<&str> = m.report().failures().map(|f| f.cause().class()).collect();
     assert_eq!(classes, ["init-failed", "init-failed"]);
 }
 
@@ -168,11 +203,8 @@ fn strict_mode_makes_any_failure_fatal_after_trying_everything() {
     assert!(err.to_string().contains("strict mode"));
 
     // Strict with nothing broken is fine.
-    let ok = ExtensionManager::<PollsterHandle>::new(
-        &r,
-        "test.poll.none",
-        Options::new().strict(true),
-    );
+    let ok =
+        ExtensionManager::<PollsterHandle>::new(&r, "test.poll.none", Options::new().strict(true));
     assert!(ok.is_ok());
 }
 
@@ -208,18 +240,29 @@ fn insecure_plugin_files_are_refused_unless_overridden() {
     let f = Fixture::new();
     let r = f.registry("[test.poll.broken]\nt = \"t:counter\"\n");
     std::fs::set_permissions(f.lib("libt.so"), std::fs::Permissions::from_mode(0o666)).unwrap();
-    let m = ExtensionManager::<PollsterHandle>::new(&r, NS, Options::new().on_load_failure(|_, _, _| Ok(())))
-        .unwrap();
+    let m = ExtensionManager::<PollsterHandle>::new(
+        &r,
+        NS,
+        Options::new().on_load_failure(|_, _, _| Ok(())),
+    )
+    .unwrap();
     assert!(m.is_empty());
     let failure = m.report().failures().next().unwrap();
-    assert_eq!(failure.cause.class(), "insecure");
+    assert_eq!(failure.cause().class(), "insecure");
     let text = failure.to_string();
     assert!(text.contains("writable by group and others"), "{text}");
     assert!(text.contains("--allow-insecure-plugins"), "{text}");
-    assert!(!libraries::is_opened(&f.lib("libt.so")), "refused before opening");
+    assert!(
+        !libraries::is_opened(&f.lib("libt.so")),
+        "refused before opening"
+    );
 
-    let m = ExtensionManager::<PollsterHandle>::new(&r, NS, Options::new().allow_insecure_plugins(true))
-        .unwrap();
+    let m = ExtensionManager::<PollsterHandle>::new(
+        &r,
+        NS,
+        Options::new().allow_insecure_plugins(true),
+    )
+    .unwrap();
     assert_eq!(m.names(), ["t"]);
 }
 
@@ -228,10 +271,14 @@ fn writable_plugin_directory_is_refused() {
     let f = Fixture::new();
     let r = f.registry("[test.poll.broken]\nt = \"t:counter\"\n");
     std::fs::set_permissions(f.plugins(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let m = ExtensionManager::<PollsterHandle>::new(&r, NS, Options::new().on_load_failure(|_, _, _| Ok(())))
-        .unwrap();
+    let m = ExtensionManager::<PollsterHandle>::new(
+        &r,
+        NS,
+        Options::new().on_load_failure(|_, _, _| Ok(())),
+    )
+    .unwrap();
     let failure = m.report().failures().next().expect("refused");
-    let LoadCause::Insecure(insecure) = &failure.cause else {
+    let LoadCause::Insecure(insecure) = failure.cause() else {
         panic!("expected insecure, got {failure}")
     };
     assert_eq!(insecure.offender, f.plugins().canonicalize().unwrap());
@@ -244,6 +291,6 @@ fn load_namespace_reports_unknown_namespace_kinds() {
     let report = load_namespace(&r, "odd.namespace", &LoadSettings::default());
     assert_eq!(report.kind, None);
     let failure = report.failures().next().unwrap();
-    assert_eq!(failure.cause.class(), "unknown-namespace-kind");
+    assert_eq!(failure.cause().class(), "unknown-namespace-kind");
     assert!(!libraries::is_opened(&f.lib("libt.so")));
 }

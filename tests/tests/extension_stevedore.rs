@@ -43,7 +43,11 @@ fn sd01_without_invoke_only_unloadable_libraries_fail() {
     let m = ExtensionManager::new(&r, NS, quiet()).unwrap();
     assert_eq!(m.names(), ["e1", "t1", "t2"]);
     assert!(m.iter().all(|e| e.obj().is_none()));
-    let failed: Vec<&str> = m.report().failures().map(|f| f.entry_point.name()).collect();
+    let failed: Vec<&str> = m
+        .report()
+        .failures()
+        .map(|f| f.entry_point().name())
+        .collect();
     assert_eq!(failed, ["e2"]);
 }
 
@@ -54,7 +58,10 @@ fn sd03_sd04_list_entry_points_lists_all_without_loading() {
     let m = NamedExtensionManager::<PollsterHandle>::new(&r, NS, &[] as &[&str], quiet()).unwrap();
     assert_eq!(m.entry_points_names(), ["e1", "e2", "t1", "t2"]);
     assert_eq!(m.list_entry_points().len(), 4);
-    assert!(!libraries::is_opened(&f.lib("libt.so")), "listing opened a library");
+    assert!(
+        !libraries::is_opened(&f.lib("libt.so")),
+        "listing opened a library"
+    );
 }
 
 #[test]
@@ -74,7 +81,9 @@ fn sd08_managers_share_the_loaded_library() {
     let r = f.registry(ENTRY_POINTS);
     let a = ExtensionManager::new(&r, NS, quiet()).unwrap();
     let b = ExtensionManager::new(&r, NS, invoking()).unwrap();
-    let lib = |m: &ExtensionManager<PollsterHandle>, name| m.get(name).unwrap().plugin().library().unwrap().clone();
+    let lib = |m: &ExtensionManager<PollsterHandle>, name| {
+        m.get(name).unwrap().plugin().library().unwrap().clone()
+    };
     assert!(Arc::ptr_eq(&lib(&a, "t1"), &lib(&b, "t1")));
     assert!(Arc::ptr_eq(&lib(&a, "t1"), &lib(&a, "t2")));
 }
@@ -93,7 +102,11 @@ fn sd11_invoke_on_load_constructs_with_the_config() {
     let f = Fixture::new();
     let r = f.registry(ENTRY_POINTS);
     let m = ExtensionManager::new(&r, NS, invoking()).unwrap();
-    assert_eq!(m.names(), ["t1", "t2"], "e1's constructor fails, e2 cannot load");
+    assert_eq!(
+        m.names(),
+        ["t1", "t2"],
+        "e1's constructor fails, e2 cannot load"
+    );
     assert!(m.iter().all(|e| e.obj().is_some()));
 
     // The discovery reads `[synthetic] resources` from the config it was built with.
@@ -104,7 +117,12 @@ fn sd11_invoke_on_load_constructs_with_the_config() {
         Options::new().invoke_on_load(config),
     )
     .unwrap();
-    let found = d.get("d1").unwrap().obj().unwrap().discover(&CallContext::default(), None);
+    let found = d
+        .get("d1")
+        .unwrap()
+        .obj()
+        .unwrap()
+        .discover(&CallContext::default(), None);
     assert_eq!(found.resources.len(), 5);
 }
 
@@ -127,13 +145,21 @@ fn sd27_unlisted_names_are_never_opened() {
     assert!(!libraries::is_opened(&f.lib("libt.so")));
     assert!(!libraries::is_opened(&f.lib("libother.so")));
     assert!(!extension_fixture::is_mapped(&f.lib("libother.so")));
-    let statuses: Vec<&str> = m.report().entries.iter().map(|e| e.status.as_str()).collect();
+    let statuses: Vec<&str> = m
+        .report()
+        .entries
+        .iter()
+        .map(|e| e.status.as_str())
+        .collect();
     assert_eq!(statuses, ["not-requested", "not-requested"]);
 
     let m = NamedExtensionManager::new(&r, NS, &["t1"], invoking()).unwrap();
     assert_eq!(m.names(), ["t1"]);
     assert!(libraries::is_opened(&f.lib("libt.so")));
-    assert!(!libraries::is_opened(&f.lib("libother.so")), "other was not requested");
+    assert!(
+        !libraries::is_opened(&f.lib("libother.so")),
+        "other was not requested"
+    );
 }
 
 #[test]
@@ -158,8 +184,13 @@ fn sd29_name_order_skips_failed_names() {
     )
     .unwrap();
     assert_eq!(m.names(), ["t2", "t1"]);
-    let m = NamedExtensionManager::new(&r, NS, &["e1", "t1"], invoking().ignore_missing_entrypoints())
-        .unwrap();
+    let m = NamedExtensionManager::new(
+        &r,
+        NS,
+        &["e1", "t1"],
+        invoking().ignore_missing_entrypoints(),
+    )
+    .unwrap();
     assert_eq!(m.names(), ["t1"]);
 }
 
@@ -172,7 +203,8 @@ fn sd30_sd31_check_func_runs_after_load_and_invoke() {
         &r,
         NS,
         |e| {
-            seen.borrow_mut().push((e.name().to_string(), e.obj().is_some()));
+            seen.borrow_mut()
+                .push((e.name().to_string(), e.obj().is_some()));
             e.name() == "t2"
         },
         invoking(),
@@ -201,11 +233,16 @@ fn sd32_sd34_dispatch_managers_on_real_libraries() {
     let r = f.registry(ENTRY_POINTS);
     let d = DispatchExtensionManager::new(&r, NS, |_| true, invoking()).unwrap();
     let out = d
-        .map(|e| e.name() == "t2", |e| Ok::<_, CallError>(e.name().to_string()))
+        .map(
+            |e| e.name() == "t2",
+            |e| Ok::<_, CallError>(e.name().to_string()),
+        )
         .unwrap();
     assert_eq!(out, ["t2"]);
     let nd = NameDispatchExtensionManager::new(&r, NS, |_| true, invoking()).unwrap();
-    let out = nd.map(&["t3", "t1"], |e| Ok::<_, CallError>(e.name().to_string())).unwrap();
+    let out = nd
+        .map(&["t3", "t1"], |e| Ok::<_, CallError>(e.name().to_string()))
+        .unwrap();
     assert_eq!(out, ["t1"]);
 }
 
@@ -254,9 +291,14 @@ fn sd42_driver_without_invoke_is_its_factory() {
 fn sd44_driver_in_an_empty_namespace_is_no_matches() {
     let f = Fixture::new();
     let r = f.registry(ENTRY_POINTS);
-    let err = DriverManager::<PollsterHandle>::new(&r, "stevedore.poll.none", "t1", Options::new()).unwrap_err();
+    let err = DriverManager::<PollsterHandle>::new(&r, "stevedore.poll.none", "t1", Options::new())
+        .unwrap_err();
     assert!(matches!(err, ManagerError::NoMatches { .. }));
-    assert!(err.to_string().contains("No 'stevedore.poll.none' driver found"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("No 'stevedore.poll.none' driver found"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -267,13 +309,21 @@ fn sd45_driver_reraises_the_load_failure() {
     let ManagerError::LoadFailed(failure) = err else {
         panic!("expected the load failure, got {err}")
     };
-    assert!(matches!(failure.cause, LoadCause::LibraryNotFound(_)));
-    let err = DriverManager::<PollsterHandle>::new(&r, NS, "e1", Options::new().invoke_on_load(Config::new()))
-        .unwrap_err();
-    assert!(matches!(err, ManagerError::LoadFailed(f) if f.cause.class() == "constructor-failed"));
+    assert!(matches!(failure.cause(), LoadCause::LibraryNotFound(_)));
+    let err = DriverManager::<PollsterHandle>::new(
+        &r,
+        NS,
+        "e1",
+        Options::new().invoke_on_load(Config::new()),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, ManagerError::LoadFailed(f) if f.cause().class() == "constructor-failed")
+    );
 }
 
-const DUPLICATE_DRIVER: &str = "[stevedore.poll.test]\nt1 = \"t:counter\"\n[\"stevedore.poll.test\"]\nt1 = \"t:panic\"\n";
+const DUPLICATE_DRIVER: &str =
+    "[stevedore.poll.test]\nt1 = \"t:counter\"\n[\"stevedore.poll.test\"]\nt1 = \"t:panic\"\n";
 
 #[test]
 fn sd46_duplicate_driver_names_are_multiple_matches() {
@@ -282,17 +332,22 @@ fn sd46_duplicate_driver_names_are_multiple_matches() {
     let err = DriverManager::<PollsterHandle>::new(&r, NS, "t1", Options::new()).unwrap_err();
     assert!(matches!(err, ManagerError::MultipleMatches { .. }));
     let text = err.to_string();
-    assert!(text.contains("multiple implementations") && text.contains("'t1'"), "{text}");
+    assert!(
+        text.contains("multiple implementations") && text.contains("'t1'"),
+        "{text}"
+    );
 }
 
 #[test]
 fn sd47_sd48_driver_conflicts_resolved_by_the_given_resolver() {
     let f = Fixture::new();
     let r = f.registry(DUPLICATE_DRIVER);
-    let last = DriverManager::new(&r, NS, "t1", quiet().conflict_resolver(ignore_conflicts)).unwrap();
+    let last =
+        DriverManager::new(&r, NS, "t1", quiet().conflict_resolver(ignore_conflicts)).unwrap();
     assert_eq!(last.extensions().len(), 1);
     assert_eq!(last.extensions()[0].attr(), "panic", "the last one wins");
-    let first = DriverManager::new(&r, NS, "t1", quiet().conflict_resolver(|_, _, _| Ok(0))).unwrap();
+    let first =
+        DriverManager::new(&r, NS, "t1", quiet().conflict_resolver(|_, _, _| Ok(0))).unwrap();
     assert_eq!(first.extensions().len(), 1);
     assert_eq!(first.extensions()[0].attr(), "counter");
     assert_eq!(first.get("t1").unwrap().attr(), "counter");
@@ -304,14 +359,17 @@ fn sd49_load_failure_callback_once_per_failing_entry_point() {
     let r = f.registry(ENTRY_POINTS);
     let calls: Rc<RefCell<Vec<(String, String, usize)>>> = Rc::default();
     let sink = calls.clone();
-    let m = ExtensionManager::new(
+    let m = ExtensionManager::<PollsterHandle>::new(
         &r,
         NS,
         Options::new()
             .invoke_on_load(Config::new())
             .on_load_failure(move |manager, ep, failure| {
-                sink.borrow_mut()
-                    .push((ep.name().to_string(), failure.cause.class().to_string(), manager.len()));
+                sink.borrow_mut().push((
+                    ep.name().to_string(),
+                    failure.cause().class().to_string(),
+                    manager.len(),
+                ));
                 Ok(())
             }),
     )
@@ -331,9 +389,13 @@ fn sd49_load_failure_callback_once_per_failing_entry_point() {
 fn load_failure_callback_can_abort() {
     let f = Fixture::new();
     let r = f.registry(ENTRY_POINTS);
-    let err = ExtensionManager::new(&r, NS, Options::new().on_load_failure(|_, _, failure| Err(failure.clone())))
-        .unwrap_err();
-    assert!(matches!(err, ManagerError::LoadFailed(f) if f.entry_point.name() == "e2"));
+    let err = ExtensionManager::<PollsterHandle>::new(
+        &r,
+        NS,
+        Options::new().on_load_failure(|_, _, failure| Err(failure.clone())),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ManagerError::LoadFailed(f) if f.entry_point().name() == "e2"));
 }
 
 #[test]
@@ -344,7 +406,7 @@ fn sd50_missing_entrypoints_callback_gets_requested_names_not_loaded() {
     let sink = missing.clone();
     let failed: Rc<RefCell<Vec<String>>> = Rc::default();
     let failed_sink = failed.clone();
-    let m = NamedExtensionManager::new(
+    let m = NamedExtensionManager::<PollsterHandle>::new(
         &r,
         NS,
         &["foo", "bar", "broken"],
@@ -360,5 +422,9 @@ fn sd50_missing_entrypoints_callback_gets_requested_names_not_loaded() {
     assert_eq!(m.names(), ["foo"]);
     let expected: BTreeSet<String> = ["bar", "broken"].iter().map(|s| s.to_string()).collect();
     assert_eq!(*missing.borrow(), [expected]);
-    assert_eq!(*failed.borrow(), ["broken"], "a failed name is reported by both callbacks");
+    assert_eq!(
+        *failed.borrow(),
+        ["broken"],
+        "a failed name is reported by both callbacks"
+    );
 }

@@ -19,7 +19,10 @@ use longshore_publisher::Publisher;
 use notifier_common::*;
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn run_bounded(what: &str, cmd: &mut Command) {
@@ -48,7 +51,9 @@ fn oslo_python() -> PathBuf {
     std::fs::create_dir_all(venv.parent().unwrap()).unwrap();
     run_bounded(
         "python3 -m venv",
-        Command::new("timeout").args(["120", "python3", "-m", "venv"]).arg(&venv),
+        Command::new("timeout")
+            .args(["120", "python3", "-m", "venv"])
+            .arg(&venv),
     );
     run_bounded(
         "pip install oslo.messaging",
@@ -74,12 +79,21 @@ fn oslo_messaging_listener_receives_longshore_samples() {
     let amqp = Amqp::connect();
     let cfg = config("rabbit://guest:guest@127.0.0.1:5672/");
     let (exchange, topic) = (cfg.exchange.clone(), cfg.topics[0].clone());
-    let script = workspace().join("tests").join("python").join("notifier_listener.py");
+    let script = workspace()
+        .join("tests")
+        .join("python")
+        .join("notifier_listener.py");
     let mut child = Command::new("timeout")
         .arg("120")
         .arg(&python)
         .arg(&script)
-        .args(["rabbit://guest:guest@127.0.0.1:5672/", &exchange, &topic, "3", "60"])
+        .args([
+            "rabbit://guest:guest@127.0.0.1:5672/",
+            &exchange,
+            &topic,
+            "3",
+            "60",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -93,11 +107,17 @@ fn oslo_messaging_listener_receives_longshore_samples() {
             }
         }
     });
-    let first = rx.recv_timeout(Duration::from_secs(90)).expect("listener output");
+    let first = rx
+        .recv_timeout(Duration::from_secs(90))
+        .expect("listener output");
     assert_eq!(first, "READY", "listener did not start: {first}");
 
     let notifier = Notifier::new(cfg).unwrap();
-    let batches = vec![batch("cpu", 0, 2), batch("memory.usage", 0, 3), batch("cpu", 1, 2)];
+    let batches = vec![
+        batch("cpu", 0, 2),
+        batch("memory.usage", 0, 3),
+        batch("cpu", 1, 2),
+    ];
     for b in &batches {
         notifier.publish(b.clone()).unwrap();
     }
@@ -107,7 +127,12 @@ fn oslo_messaging_listener_receives_longshore_samples() {
     while got.len() < 3 {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the oslo listener received only {} of 3 notifications", got.len()));
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the oslo listener received only {} of 3 notifications",
+                    got.len()
+                )
+            });
         got.push(serde_json::from_str::<serde_json::Value>(&line).expect("JSON line"));
     }
     let status = child.wait().unwrap();
@@ -118,17 +143,26 @@ fn oslo_messaging_listener_receives_longshore_samples() {
         assert_eq!(g["publisher_id"], "ceilometer.polling");
         // We send no context (as Ceilometer: ctxt {}); oslo's listener adds its own
         // `client_timeout: None`.
-        assert!(g["ctxt"].as_object().unwrap().values().all(|v| v.is_null()), "{}", g["ctxt"]);
-        let want: Vec<serde_json::Value> =
-            b.messages.iter().map(|m| serde_json::to_value(m).unwrap()).collect();
+        assert!(
+            g["ctxt"].as_object().unwrap().values().all(|v| v.is_null()),
+            "{}",
+            g["ctxt"]
+        );
+        let want: Vec<serde_json::Value> = b
+            .messages
+            .iter()
+            .map(|m| serde_json::to_value(m).unwrap())
+            .collect();
         assert_eq!(g["payload"]["samples"], serde_json::Value::Array(want));
         assert_eq!(g["metadata"]["message_id"].as_str().unwrap().len(), 36);
         assert!(g["metadata"]["timestamp"].as_str().unwrap().contains(' '));
     }
     notifier.close(Duration::from_secs(10)).unwrap();
-    let queues: Vec<String> = ["audit", "debug", "info", "warn", "error", "critical", "sample"]
-        .iter()
-        .map(|p| format!("{topic}.{p}"))
-        .collect();
+    let queues: Vec<String> = [
+        "audit", "debug", "info", "warn", "error", "critical", "sample",
+    ]
+    .iter()
+    .map(|p| format!("{topic}.{p}"))
+    .collect();
     amqp.cleanup(&exchange, &queues);
 }

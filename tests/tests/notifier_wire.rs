@@ -42,7 +42,10 @@ fn body_and_properties_match_the_ceilometer_capture() {
     let exchange = cfg.exchange.clone();
     let queue = cfg.routing_keys()[0].clone();
     let notifier = Notifier::new(cfg).unwrap();
-    assert_eq!(notifier.describe(), "notifier://rabbit://guest:***@127.0.0.1:5672/");
+    assert_eq!(
+        notifier.describe(),
+        "notifier://rabbit://guest:***@127.0.0.1:5672/"
+    );
 
     let mut checked = 0;
     for n in ["00001", "00002", "00017", "00046"] {
@@ -69,9 +72,18 @@ fn body_and_properties_match_the_ceilometer_capture() {
         // Properties exactly as kombu set them, nothing else.
         let p = &got.properties;
         let wp = &want_props["properties"];
-        assert_eq!(p.content_type().map(String::as_str), wp["content_type"].as_str());
-        assert_eq!(p.content_encoding().map(String::as_str), wp["content_encoding"].as_str());
-        assert_eq!(p.delivery_mode().map(u64::from), wp["delivery_mode"].as_u64());
+        assert_eq!(
+            p.content_type().map(String::as_str),
+            wp["content_type"].as_str()
+        );
+        assert_eq!(
+            p.content_encoding().map(String::as_str),
+            wp["content_encoding"].as_str()
+        );
+        assert_eq!(
+            p.delivery_mode().map(u64::from),
+            wp["delivery_mode"].as_u64()
+        );
         assert_eq!(p.priority().map(u64::from), wp["priority"].as_u64());
         let headers = p.headers().expect("an (empty) headers table is present");
         assert!(headers.as_ref().is_empty() && wp["headers"].as_object().unwrap().is_empty());
@@ -81,7 +93,8 @@ fn body_and_properties_match_the_ceilometer_capture() {
 
         // Same key order in the inner dict.
         let (gi, wi) = (got.inner(), inner_of(&want));
-        let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        let keys =
+            |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
         assert_eq!(keys(&gi), keys(&wi));
         assert_eq!(gi["publisher_id"], "ceilometer.polling");
         assert_eq!(gi["event_type"], "telemetry.polling");
@@ -97,7 +110,10 @@ fn body_and_properties_match_the_ceilometer_capture() {
             text = text.replace(ours, theirs);
         }
         assert_eq!(text.as_bytes(), &want[..], "body of capture {n} differs");
-        assert_eq!(got.body.len() as u64, want_props["body_bytes"].as_u64().unwrap());
+        assert_eq!(
+            got.body.len() as u64,
+            want_props["body_bytes"].as_u64().unwrap()
+        );
         checked += 1;
     }
     assert_eq!(checked, 4);
@@ -106,7 +122,9 @@ fn body_and_properties_match_the_ceilometer_capture() {
     // non-auto-delete topic exchange, and a queue named after the routing key, same flags.
     amqp.exchange_equivalent(&exchange, "topic", false, false)
         .expect("exchange is topic, durable=false, auto_delete=false");
-    assert!(amqp.exchange_equivalent(&exchange, "topic", true, false).is_err());
+    assert!(amqp
+        .exchange_equivalent(&exchange, "topic", true, false)
+        .is_err());
     let (msgs, _) = amqp
         .queue_equivalent(&queue, false, false)
         .expect("queue durable=false, auto_delete=false");
@@ -114,10 +132,23 @@ fn body_and_properties_match_the_ceilometer_capture() {
     assert!(amqp.queue_equivalent(&queue, true, false).is_err());
 
     notifier.close(Duration::from_secs(10)).unwrap();
-    assert!(notifier.publish(batch("cpu", 0, 1)).is_err(), "publish after close fails");
+    assert!(
+        notifier.publish(batch("cpu", 0, 1)).is_err(),
+        "publish after close fails"
+    );
     let s = notifier.stats();
-    assert_eq!((s.confirmed_notifications, s.dropped_samples, s.resent_notifications), (4, 0, 0));
-    assert!(logs.all().iter().all(|l| !l.contains("guest:guest")), "password in logs");
+    assert_eq!(
+        (
+            s.confirmed_notifications,
+            s.dropped_samples,
+            s.resent_notifications
+        ),
+        (4, 0, 0)
+    );
+    assert!(
+        logs.all().iter().all(|l| !l.contains("guest:guest")),
+        "password in logs"
+    );
     amqp.cleanup(&exchange, &[queue]);
 }
 
@@ -160,12 +191,17 @@ fn existing_durable_exchange_is_used_as_it_is() {
     let cfg = config("rabbit://guest:guest@127.0.0.1:5672/");
     let exchange = cfg.exchange.clone();
     let queue = cfg.routing_keys()[0].clone();
-    amqp.exchange_equivalent(&exchange, "topic", true, false).unwrap();
+    amqp.exchange_equivalent(&exchange, "topic", true, false)
+        .unwrap();
     let logs = logs();
     let notifier = Notifier::new(cfg).unwrap();
     notifier.publish(batch("mem", 0, 2)).unwrap();
     notifier.flush(Duration::from_secs(20)).unwrap();
-    assert_eq!(amqp.take(&queue, 1, Duration::from_secs(10), Duration::ZERO).len(), 1);
+    assert_eq!(
+        amqp.take(&queue, 1, Duration::from_secs(10), Duration::ZERO)
+            .len(),
+        1
+    );
     let warned = logs.wait_for(1, Duration::from_secs(1), |l| {
         l.contains(&exchange) && l.contains("exists with other flags")
     });

@@ -59,9 +59,17 @@ pub fn run(global: &GlobalArgs, args: &Args) -> anyhow::Result<ExitCode> {
                 section = &l.section;
                 println!("[{section}]");
             }
-            let origin = l.origin.as_ref().map(ToString::to_string).unwrap_or_default();
+            let origin = l
+                .origin
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             println!("{} = {value}    # {origin}", l.option);
         }
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

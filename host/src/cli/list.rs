@@ -59,12 +59,16 @@ pub fn run(global: &GlobalArgs, args: &Args) -> anyhow::Result<ExitCode> {
             "namespaces": reports.iter().map(report_json).collect::<Vec<_>>(),
             "config_problems": problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&doc).context("encoding JSON")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).context("encoding JSON")?
+        );
     } else {
         print_text(&reports);
     }
 
-    let failed = reports.iter().any(LoadReport::has_failures) || problems.iter().any(|p| !p.is_warning());
+    let failed =
+        reports.iter().any(LoadReport::has_failures) || problems.iter().any(|p| !p.is_warning());
     Ok(if global.strict && failed {
         ExitCode::FAILURE
     } else {
@@ -85,6 +89,12 @@ fn print_text(reports: &[LoadReport]) {
             .map(|e| e.entry_point.name().len())
             .max()
             .unwrap_or(0);
+        let target_width = report
+            .entries
+            .iter()
+            .map(|e| e.entry_point.target().len())
+            .max()
+            .unwrap_or(0);
         for e in &report.entries {
             let ep = &e.entry_point;
             let status = match &e.status {
@@ -95,15 +105,23 @@ fn print_text(reports: &[LoadReport]) {
                 .library
                 .as_ref()
                 .map_or_else(|| "-".to_string(), |p| p.display().to_string());
-            println!("  {status:<8} {:<width$}  {:<32} {library}", ep.name(), ep.target());
+            println!(
+                "  {status:<8} {:<width$}  {:<target_width$}  {library}",
+                ep.name(),
+                ep.target()
+            );
             match &e.status {
                 EntryStatus::Loaded => {
                     if let Some(d) = e.description.as_deref().filter(|d| !d.is_empty()) {
                         println!("  {:<8} {:<width$}  -- {d}", "", "");
                     }
                 }
-                EntryStatus::Failed(f) => println!("  {:<8} {:<width$}  cause: {}", "", "", f.cause),
-                EntryStatus::Skipped(reason) => println!("  {:<8} {:<width$}  reason: {reason}", "", ""),
+                EntryStatus::Failed(f) => {
+                    println!("  {:<8} {:<width$}  cause: {}", "", "", f.cause())
+                }
+                EntryStatus::Skipped(reason) => {
+                    println!("  {:<8} {:<width$}  reason: {reason}", "", "")
+                }
                 EntryStatus::NotRequested | EntryStatus::Rejected => {}
             }
         }
@@ -129,7 +147,7 @@ fn report_json(report: &LoadReport) -> serde_json::Value {
         "kind": report.kind.map(|k| k.as_str()),
         "entry_points": report.entries.iter().map(|e| {
             let (class, cause) = match &e.status {
-                EntryStatus::Failed(f) => (Some(f.cause.class()), Some(f.cause.to_string())),
+                EntryStatus::Failed(f) => (Some(f.cause().class()), Some(f.cause().to_string())),
                 EntryStatus::Skipped(reason) => (Some("skipped"), Some(reason.clone())),
                 _ => (None, None),
             };

@@ -33,7 +33,13 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Configuration file (TOML, Ceilometer's section and option names).
-    #[arg(long, short = 'c', global = true, env = "LONGSHORE_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "LONGSHORE_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// The entry points file ([entry_points] file).
     #[arg(long, global = true, value_name = "FILE")]
@@ -75,7 +81,12 @@ impl GlobalArgs {
         let path = |p: &PathBuf| p.display().to_string();
         let mut out = Vec::new();
         if let Some(p) = &self.entry_points {
-            out.push(Override::flag("--entry-points", "entry_points", "file", path(p)));
+            out.push(Override::flag(
+                "--entry-points",
+                "entry_points",
+                "file",
+                path(p),
+            ));
         }
         if !self.plugin_dirs.is_empty() {
             // A TOML array, so directory names containing commas survive.
@@ -85,22 +96,47 @@ impl GlobalArgs {
                 .map(|p| format!("{:?}", path(p)))
                 .collect::<Vec<_>>()
                 .join(", ");
-            out.push(Override::flag("--plugin-dir", "entry_points", "plugin_dirs", format!("[{list}]")));
+            out.push(Override::flag(
+                "--plugin-dir",
+                "entry_points",
+                "plugin_dirs",
+                format!("[{list}]"),
+            ));
         }
         if let Some(p) = &self.polling_file {
-            out.push(Override::flag("--polling-file", "polling", "cfg_file", path(p)));
+            out.push(Override::flag(
+                "--polling-file",
+                "polling",
+                "cfg_file",
+                path(p),
+            ));
         }
         if let Some(v) = &self.host {
             out.push(Override::flag("--host", "DEFAULT", "host", v.clone()));
         }
         if let Some(v) = &self.libvirt_uri {
-            out.push(Override::flag("--libvirt-uri", "compute", "libvirt_uri", v.clone()));
+            out.push(Override::flag(
+                "--libvirt-uri",
+                "compute",
+                "libvirt_uri",
+                v.clone(),
+            ));
         }
         if let Some(v) = &self.transport_url {
-            out.push(Override::flag("--transport-url", "DEFAULT", "transport_url", v.clone()));
+            out.push(Override::flag(
+                "--transport-url",
+                "DEFAULT",
+                "transport_url",
+                v.clone(),
+            ));
         }
         if let Some(v) = &self.telemetry_secret {
-            out.push(Override::flag("--telemetry-secret", "publisher", "telemetry_secret", v.clone()));
+            out.push(Override::flag(
+                "--telemetry-secret",
+                "publisher",
+                "telemetry_secret",
+                v.clone(),
+            ));
         }
         if self.allow_insecure_plugins {
             out.push(Override::flag(
@@ -128,7 +164,11 @@ impl GlobalArgs {
         self.settings().map_err(|errors| {
             anyhow::anyhow!(
                 "invalid configuration:\n  {}",
-                errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
             )
         })
     }

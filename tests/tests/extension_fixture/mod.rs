@@ -55,7 +55,10 @@ impl Fixture {
 
     pub fn add_file(&self, file: &str, bytes: &[u8]) -> PathBuf {
         let to = self.lib(file);
-        std::fs::File::create(&to).unwrap().write_all(bytes).unwrap();
+        std::fs::File::create(&to)
+            .unwrap()
+            .write_all(bytes)
+            .unwrap();
         to
     }
 
@@ -81,11 +84,16 @@ impl Fixture {
 
 /// A real shared library that is not a longshore plugin.
 pub fn system_library() -> PathBuf {
-    ["/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1", "/lib64/libz.so.1", "/usr/lib/libz.so.1"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("libz.so.1 in a standard library directory")
+    [
+        "/lib/x86_64-linux-gnu/libz.so.1",
+        "/usr/lib/x86_64-linux-gnu/libz.so.1",
+        "/lib64/libz.so.1",
+        "/usr/lib/libz.so.1",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+    .expect("libz.so.1 in a standard library directory")
 }
 
 /// Entry points for each kind of load failure, plus two good ones (`good`, `good2`).

@@ -66,7 +66,9 @@ pub fn sample(pollster: &str, seq: u64) -> Map {
         .with("timestamp", "2026-11-22T02:53:55.788625")
         .with(
             "resource_metadata",
-            Map::new().with("display_name", "kafka-2").with("instance_host", "peer-compute-0"),
+            Map::new()
+                .with("display_name", "kafka-2")
+                .with("instance_host", "peer-compute-0"),
         )
         .with("message_id", format!("{pollster}-{seq:08}"))
         .with("monotonic_time", 725.042996987)
@@ -141,7 +143,10 @@ impl Amqp {
         let rt = runtime();
         let (conn, chan) = rt.block_on(async {
             let conn = Connection::open(&OpenConnectionArguments::new(
-                "127.0.0.1", 5672, "guest", "guest",
+                "127.0.0.1",
+                5672,
+                "guest",
+                "guest",
             ))
             .await
             .expect("RabbitMQ at 127.0.0.1:5672 (guest/guest) must be running for these tests");
@@ -155,7 +160,9 @@ impl Amqp {
     /// in total; then keep listening `grace` more for unexpected extra messages.
     pub fn take(&self, queue: &str, n: usize, timeout: Duration, grace: Duration) -> Vec<Received> {
         self.rt.block_on(async {
-            let args = BasicConsumeArguments::new(queue, "").auto_ack(true).finish();
+            let args = BasicConsumeArguments::new(queue, "")
+                .auto_ack(true)
+                .finish();
             let (tag, mut rx) = self
                 .chan
                 .basic_consume_rx(args)
@@ -185,9 +192,19 @@ impl Amqp {
 
     /// Declare with exactly these flags; `Err` (PRECONDITION_FAILED) when the existing one
     /// differs. Uses a throw-away channel since a failure closes it.
-    pub fn exchange_equivalent(&self, name: &str, kind: &str, durable: bool, auto_delete: bool) -> Result<(), String> {
+    pub fn exchange_equivalent(
+        &self,
+        name: &str,
+        kind: &str,
+        durable: bool,
+        auto_delete: bool,
+    ) -> Result<(), String> {
         self.rt.block_on(async {
-            let ch = self.conn.open_channel(None).await.map_err(|e| e.to_string())?;
+            let ch = self
+                .conn
+                .open_channel(None)
+                .await
+                .map_err(|e| e.to_string())?;
             let args = amqprs::channel::ExchangeDeclareArguments::new(name, kind)
                 .durable(durable)
                 .auto_delete(auto_delete)
@@ -198,16 +215,28 @@ impl Amqp {
         })
     }
 
-    pub fn queue_equivalent(&self, name: &str, durable: bool, auto_delete: bool) -> Result<(u32, u32), String> {
+    pub fn queue_equivalent(
+        &self,
+        name: &str,
+        durable: bool,
+        auto_delete: bool,
+    ) -> Result<(u32, u32), String> {
         self.rt.block_on(async {
-            let ch = self.conn.open_channel(None).await.map_err(|e| e.to_string())?;
+            let ch = self
+                .conn
+                .open_channel(None)
+                .await
+                .map_err(|e| e.to_string())?;
             let args = QueueDeclareArguments::new(name)
                 .durable(durable)
                 .auto_delete(auto_delete)
                 .finish();
             let r = ch.queue_declare(args).await.map_err(|e| e.to_string());
             let _ = ch.close().await;
-            r.map(|o| o.map(|(_, msgs, consumers)| (msgs, consumers)).unwrap_or((0, 0)))
+            r.map(|o| {
+                o.map(|(_, msgs, consumers)| (msgs, consumers))
+                    .unwrap_or((0, 0))
+            })
         })
     }
 
@@ -411,7 +440,12 @@ pub fn logs() -> &'static LogCapture {
 
 impl LogCapture {
     /// Wait for `count` lines matching `pred` (counting those already captured).
-    pub fn wait_for(&self, count: usize, timeout: Duration, pred: impl Fn(&str) -> bool) -> Vec<String> {
+    pub fn wait_for(
+        &self,
+        count: usize,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
         let g = self.lines.lock().unwrap();
         let (g, _) = self
             .cv

@@ -173,7 +173,8 @@ impl<H> NameDispatchExtensionManager<H> {
         E: fmt::Display,
         F: FnMut(&H) -> Result<R, E>,
     {
-        self.inner.map_method_over(self.select(names).into_iter(), func)
+        self.inner
+            .map_method_over(self.select(names).into_iter(), func)
     }
 
     pub fn into_inner(self) -> ExtensionManager<H> {

@@ -13,7 +13,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-
 /// Where something was written: file, line and column (both 1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -32,7 +31,10 @@ impl Location {
             .iter()
             .rposition(|b| *b == b'\n')
             .map_or(0, |i| i + 1);
-        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
         Location {
             file: file.to_path_buf(),
             line,
@@ -71,7 +73,12 @@ impl EntryPoint {
     }
 
     /// An entry point from already separated parts (no validation).
-    pub(crate) fn from_parts(namespace: &str, name: &str, library: &str, plugin: &str) -> EntryPoint {
+    pub(crate) fn from_parts(
+        namespace: &str,
+        name: &str,
+        library: &str,
+        plugin: &str,
+    ) -> EntryPoint {
         EntryPoint {
             namespace: namespace.to_string(),
             name: name.to_string(),
@@ -167,10 +174,9 @@ impl EntryPointsError {
             EntryPointsError::Syntax { location, message } => {
                 vec![(Some(location), format!("invalid TOML: {message}"))]
             }
-            EntryPointsError::Invalid { problems } => problems
-                .iter()
-                .map(|(l, m)| (Some(l), m.clone()))
-                .collect(),
+            EntryPointsError::Invalid { problems } => {
+                problems.iter().map(|(l, m)| (Some(l), m.clone())).collect()
+            }
         }
     }
 }
@@ -418,7 +424,9 @@ impl<F: Fn(usize) -> Location> Walker<F> {
                 };
                 self.problem(
                     value_offset,
-                    format!("entry point {key:?}: expected a \"library:plugin\" string, found {found}"),
+                    format!(
+                        "entry point {key:?}: expected a \"library:plugin\" string, found {found}"
+                    ),
                 );
                 continue;
             };
@@ -434,7 +442,9 @@ impl<F: Fn(usize) -> Location> Walker<F> {
             } else {
                 match EntryPoint::new(&path.join("."), key, target) {
                     Ok(ep) => registry.add(ep.with_location((self.at)(key_offset))),
-                    Err(message) => self.problem(value_offset, format!("entry point {key:?}: {message}")),
+                    Err(message) => {
+                        self.problem(value_offset, format!("entry point {key:?}: {message}"))
+                    }
                 }
             }
         }
@@ -505,7 +515,8 @@ vcpus = "compute:vcpus"
 
     #[test]
     fn syntax_errors_name_file_line_and_column() {
-        let err = parse("[ceilometer.poll.compute]\ncpu = \"compute:cpu\"\nvcpus = = 1\n").unwrap_err();
+        let err =
+            parse("[ceilometer.poll.compute]\ncpu = \"compute:cpu\"\nvcpus = = 1\n").unwrap_err();
         let text = err.to_string();
         assert!(
             text.starts_with("/etc/longshore/entry_points.toml:3:"),
@@ -526,7 +537,9 @@ vcpus = "compute:vcpus"
             .collect();
         assert_eq!(problems.len(), 5, "{problems:#?}");
         assert!(problems[0].starts_with("1:1 entry point \"stray\""));
-        assert!(problems[1].starts_with("4:11 entry point \"nocolon\": expected \"library:plugin\""));
+        assert!(
+            problems[1].starts_with("4:11 entry point \"nocolon\": expected \"library:plugin\"")
+        );
         assert!(problems[2].starts_with("5:7 entry point \"num\": expected"));
         assert!(problems[2].ends_with("found an integer"));
         assert!(problems[3].starts_with("6:9 entry point \"empty\""));
@@ -555,7 +568,10 @@ vcpus = "compute:vcpus"
         assert_eq!(r.resolve(&eps[2]).unwrap(), dir.path().join("./local.so"));
         let missing = r.resolve(&eps[3]).unwrap_err();
         assert_eq!(missing.file_name, "libnothere.so");
-        assert_eq!(missing.searched, [a.join("libnothere.so"), b.join("libnothere.so")]);
+        assert_eq!(
+            missing.searched,
+            [a.join("libnothere.so"), b.join("libnothere.so")]
+        );
         assert!(missing.to_string().contains("--plugin-dir"));
     }
 }

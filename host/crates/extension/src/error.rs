@@ -3,7 +3,7 @@
 //! `MultipleMatches` for managers, and `MapError` for `map` calls.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use longshore_plugin_api::host::LoadError;
@@ -71,24 +71,52 @@ impl LoadCause {
 }
 
 /// One entry point that did not load: which one, from which library file, and why.
+/// (Boxed inside: it travels through `Result`s on every load path.)
 #[derive(Debug, Clone)]
 pub struct LoadFailure {
-    pub entry_point: Arc<EntryPoint>,
-    /// The library file, when it was resolved.
-    pub library: Option<PathBuf>,
-    pub cause: LoadCause,
+    inner: Box<FailureInner>,
+}
+
+#[derive(Debug, Clone)]
+struct FailureInner {
+    entry_point: Arc<EntryPoint>,
+    library: Option<PathBuf>,
+    cause: LoadCause,
 }
 
 impl LoadFailure {
+    pub fn new(entry_point: Arc<EntryPoint>, library: Option<PathBuf>, cause: LoadCause) -> Self {
+        LoadFailure {
+            inner: Box::new(FailureInner {
+                entry_point,
+                library,
+                cause,
+            }),
+        }
+    }
+
+    pub fn entry_point(&self) -> &Arc<EntryPoint> {
+        &self.inner.entry_point
+    }
+
+    /// The library file, when it was resolved.
+    pub fn library(&self) -> Option<&Path> {
+        self.inner.library.as_deref()
+    }
+
+    pub fn cause(&self) -> &LoadCause {
+        &self.inner.cause
+    }
+
     /// The plugin asked to be skipped; this is not an error.
     pub fn is_skip(&self) -> bool {
-        matches!(self.cause, LoadCause::Skipped(_))
+        matches!(self.inner.cause, LoadCause::Skipped(_))
     }
 }
 
 impl fmt::Display for LoadFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ep = &self.entry_point;
+        let ep = self.entry_point();
         write!(
             f,
             "entry point {:?} = {:?} of namespace {}",
@@ -99,16 +127,16 @@ impl fmt::Display for LoadFailure {
         if let Some(loc) = ep.location() {
             write!(f, " ({loc})")?;
         }
-        if let Some(lib) = &self.library {
+        if let Some(lib) = self.library() {
             write!(f, ", library {}", lib.display())?;
         }
-        write!(f, ": {}", self.cause)
+        write!(f, ": {}", self.cause())
     }
 }
 
 impl std::error::Error for LoadFailure {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.cause)
+        Some(self.cause())
     }
 }
 
@@ -134,7 +162,7 @@ pub enum ManagerError {
     /// A load failure the manager does not tolerate (a driver, or a failure callback
     /// that re-raised it).
     #[error("{0}")]
-    LoadFailed(Box<LoadFailure>),
+    LoadFailed(LoadFailure),
     /// Strict mode: every entry point that failed to load.
     #[error("{} plugin(s) failed to load in {namespace} (strict mode):\n  {}", .failures.len(), .failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
     Strict {

@@ -125,7 +125,9 @@ impl<H> fmt::Debug for Factory<H> {
             FactoryInner::Library { library, info } => {
                 write!(f, "Factory({}:{})", library.path().display(), info.name)
             }
-            FactoryInner::Local { description, .. } => write!(f, "Factory(<in-process> {description})"),
+            FactoryInner::Local { description, .. } => {
+                write!(f, "Factory(<in-process> {description})")
+            }
         }
     }
 }
@@ -180,7 +182,12 @@ impl<H: PluginHandle> Extension<H> {
 }
 
 fn test_entry_point(name: &str) -> Arc<EntryPoint> {
-    Arc::new(EntryPoint::from_parts("TESTING", name, "<in-process>", name))
+    Arc::new(EntryPoint::from_parts(
+        "TESTING",
+        name,
+        "<in-process>",
+        name,
+    ))
 }
 
 impl<H> Extension<H> {

@@ -28,6 +28,7 @@
 
 mod dispatch;
 mod driver;
+mod elf;
 mod enabled;
 mod entry_points;
 mod error;
@@ -49,7 +50,7 @@ pub use extension::{Extension, Factory, PluginHandle};
 pub use hook::HookManager;
 pub use manager::{
     error_on_conflict, ignore_conflicts, ConflictResolver, ExtensionManager, LoadFailureCallback,
-    MissingCallback, Options,
+    MissingCallback, Options, ResolveFn,
 };
 pub use named::NamedExtensionManager;
 pub use plugin_set::{

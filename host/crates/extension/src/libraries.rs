@@ -1,7 +1,8 @@
 //! The process-wide library cache: each plugin library FILE is opened once (keyed by
 //! its canonical path) however many entry points and managers name it, and is never
 //! unloaded. A library that failed to load keeps failing the same way without being
-//! opened again.
+//! opened again. Files are checked to be complete ELF shared objects before the
+//! loader sees them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,7 +38,14 @@ pub fn open(path: &Path) -> Result<Arc<Library>, LoadError> {
         return slot.clone();
     }
     log::debug!("opening plugin library {}", key.display());
-    let slot = Library::open(&key).map(Arc::new);
+    // A truncated file would be mapped past its end and crash the process on access.
+    let slot = match crate::elf::check_shared_library(&key) {
+        Ok(()) => Library::open(&key).map(Arc::new),
+        Err(reason) => Err(LoadError::Open {
+            path: key.clone(),
+            reason,
+        }),
+    };
     cache.insert(key, slot.clone());
     slot
 }
@@ -51,10 +59,7 @@ pub fn is_opened(path: &Path) -> bool {
 
 /// Every library loaded successfully so far (e.g. to collect their option specs).
 pub fn loaded() -> Vec<Arc<Library>> {
-    let mut libs: Vec<Arc<Library>> = cache()
-        .values()
-        .filter_map(|s| s.clone().ok())
-        .collect();
+    let mut libs: Vec<Arc<Library>> = cache().values().filter_map(|s| s.clone().ok()).collect();
     libs.sort_by(|a, b| a.path().cmp(b.path()));
     libs
 }

@@ -28,8 +28,14 @@ pub type MissingCallback = Box<dyn FnMut(&BTreeSet<String>)>;
 
 /// Chooses among extensions sharing a name: gets the namespace, the name and the
 /// candidates in load order; returns the index of the one to use.
-pub type ConflictResolver<H> =
-    Arc<dyn Fn(&str, &str, &[&Extension<H>]) -> Result<usize, ManagerError> + Send + Sync>;
+pub type ConflictResolver<H> = Arc<ResolveFn<H>>;
+
+/// The function behind a [`ConflictResolver`].
+pub type ResolveFn<H> =
+    dyn Fn(&str, &str, &[&Extension<H>]) -> Result<usize, ManagerError> + Send + Sync;
+
+type CheckFn<'a, H> = &'a dyn Fn(&Extension<H>) -> bool;
+type DefaultResolver<H> = fn(&str, &str, &[&Extension<H>]) -> Result<usize, ManagerError>;
 
 /// The default conflict resolver (all managers but the driver): the last one wins,
 /// with one warning.
@@ -140,7 +146,10 @@ impl<H: PluginHandle> Options<H> {
 
     /// Named managers: replace the default report of requested names that did not
     /// load (a WARN line; none for hooks).
-    pub fn on_missing_entrypoints(mut self, callback: impl FnMut(&BTreeSet<String>) + 'static) -> Self {
+    pub fn on_missing_entrypoints(
+        mut self,
+        callback: impl FnMut(&BTreeSet<String>) + 'static,
+    ) -> Self {
         self.on_missing = Missing::Callback(Box::new(callback));
         self
     }
@@ -176,8 +185,8 @@ pub(crate) struct Selection<'a, H> {
     /// Only these names are loaded; checked before any library is opened.
     pub names: Option<&'a [String]>,
     /// Kept only if true; runs after load and invoke.
-    pub check: Option<&'a dyn Fn(&Extension<H>) -> bool>,
-    pub default_resolver: fn(&str, &str, &[&Extension<H>]) -> Result<usize, ManagerError>,
+    pub check: Option<CheckFn<'a, H>>,
+    pub default_resolver: DefaultResolver<H>,
     /// The default report of missing names logs a warning.
     pub warn_missing: bool,
     /// Without a failure callback, a load failure aborts (drivers).
@@ -217,7 +226,11 @@ impl<H> fmt::Debug for ExtensionManager<H> {
 
 impl<H: PluginHandle> ExtensionManager<H> {
     /// Load every entry point of `namespace`.
-    pub fn new(registry: &Registry, namespace: &str, options: Options<H>) -> Result<Self, ManagerError> {
+    pub fn new(
+        registry: &Registry,
+        namespace: &str,
+        options: Options<H>,
+    ) -> Result<Self, ManagerError> {
         Self::load(registry, namespace, options, Selection::all())
     }
 
@@ -246,7 +259,9 @@ impl<H: PluginHandle> ExtensionManager<H> {
             report,
             propagate_map_errors: options.propagate_map_errors,
         };
-        let resolver = options.conflict_resolver.unwrap_or_else(|| Arc::new(ignore_conflicts));
+        let resolver = options
+            .conflict_resolver
+            .unwrap_or_else(|| Arc::new(ignore_conflicts));
         manager.resolve_conflicts(&*resolver)?;
         Ok(manager)
     }
@@ -270,35 +285,43 @@ impl<H: PluginHandle> ExtensionManager<H> {
         for ep in &entry_points {
             if let Some(names) = selection.names {
                 if !names.iter().any(|n| n == ep.name()) {
-                    manager.report.push(ep, None, None, EntryStatus::NotRequested);
+                    manager
+                        .report
+                        .push(ep, None, None, EntryStatus::NotRequested);
                     continue;
                 }
             }
             let ext = match load_one(registry, ep, &options) {
                 Ok(ext) => ext,
                 Err(failure) if failure.is_skip() => {
-                    log::debug!("Skip loading extension for {}: {}", ep.name(), failure.cause);
-                    let reason = match &failure.cause {
+                    log::debug!(
+                        "Skip loading extension for {}: {}",
+                        ep.name(),
+                        failure.cause()
+                    );
+                    let reason = match failure.cause() {
                         LoadCause::Skipped(r) => r.clone(),
                         other => other.to_string(),
                     };
+                    let library = failure.library().map(Into::into);
                     manager
                         .report
-                        .push(ep, failure.library, None, EntryStatus::Skipped(reason));
+                        .push(ep, library, None, EntryStatus::Skipped(reason));
                     continue;
                 }
                 Err(failure) => {
                     manager.report.push(
                         ep,
-                        failure.library.clone(),
+                        failure.library().map(Into::into),
                         None,
                         EntryStatus::Failed(failure.clone()),
                     );
                     match options.on_load_failure.as_mut() {
-                        Some(callback) => callback(&manager, ep, &failure)
-                            .map_err(|f| ManagerError::LoadFailed(Box::new(f)))?,
+                        Some(callback) => {
+                            callback(&manager, ep, &failure).map_err(ManagerError::LoadFailed)?
+                        }
                         None if selection.reraise_failures => {
-                            return Err(ManagerError::LoadFailed(Box::new(failure)))
+                            return Err(ManagerError::LoadFailed(failure))
                         }
                         None => log::error!("Could not load {:?}: {failure}", ep.name()),
                     }
@@ -311,11 +334,15 @@ impl<H: PluginHandle> ExtensionManager<H> {
             if let Some(check) = selection.check {
                 if !check(&ext) {
                     log::debug!("ignoring extension {:?}", ep.name());
-                    manager.report.push(ep, library, description, EntryStatus::Rejected);
+                    manager
+                        .report
+                        .push(ep, library, description, EntryStatus::Rejected);
                     continue;
                 }
             }
-            manager.report.push(ep, library, description, EntryStatus::Loaded);
+            manager
+                .report
+                .push(ep, library, description, EntryStatus::Loaded);
             manager.extensions.push(ext);
         }
 
@@ -330,7 +357,11 @@ impl<H: PluginHandle> ExtensionManager<H> {
                     Missing::Callback(callback) => callback(&missing),
                     Missing::Default if selection.warn_missing => log::warn!(
                         "Could not load {}",
-                        missing.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+                        missing
+                            .iter()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                     Missing::Default | Missing::Silent => {}
                 }
@@ -358,10 +389,7 @@ impl<H: PluginHandle> ExtensionManager<H> {
         Ok(manager)
     }
 
-    fn resolve_conflicts(
-        &mut self,
-        resolver: &(dyn Fn(&str, &str, &[&Extension<H>]) -> Result<usize, ManagerError> + Send + Sync),
-    ) -> Result<(), ManagerError> {
+    fn resolve_conflicts(&mut self, resolver: &ResolveFn<H>) -> Result<(), ManagerError> {
         let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
         for (i, ext) in self.extensions.iter().enumerate() {
             match groups.iter_mut().find(|(n, _)| *n == ext.name()) {
@@ -443,9 +471,13 @@ impl<H> ExtensionManager<H> {
     /// `(name, extension)` for every name, after conflict resolution, in first-load
     /// order.
     pub fn items(&self) -> Vec<(&str, &Extension<H>)> {
-        let mut items: Vec<(&str, usize)> = self.by_name.iter().map(|(n, i)| (n.as_str(), *i)).collect();
+        let mut items: Vec<(&str, usize)> =
+            self.by_name.iter().map(|(n, i)| (n.as_str(), *i)).collect();
         items.sort_by_key(|(n, _)| self.extensions.iter().position(|e| e.name() == *n));
-        items.into_iter().map(|(n, i)| (n, &self.extensions[i])).collect()
+        items
+            .into_iter()
+            .map(|(n, i)| (n, &self.extensions[i]))
+            .collect()
     }
 
     /// Every entry point of the namespace, including those that failed or were not
@@ -571,21 +603,28 @@ fn load_one<H: PluginHandle>(
     ep: &Arc<EntryPoint>,
     options: &Options<H>,
 ) -> Result<Extension<H>, LoadFailure> {
-    let fail = |library: Option<&std::path::Path>, cause: LoadCause| LoadFailure {
-        entry_point: ep.clone(),
-        library: library.map(Into::into),
-        cause,
+    let fail = |library: Option<&std::path::Path>, cause: LoadCause| {
+        LoadFailure::new(ep.clone(), library.map(Into::into), cause)
     };
     let path = registry.resolve(ep).map_err(|e| fail(None, e.into()))?;
     if let Err(insecure) = security::check_plugin_file(&path) {
         if !options.allow_insecure_plugins {
             return Err(fail(Some(&path), insecure.into()));
         }
-        log::warn!("loading {} although it is insecure: {}", path.display(), insecure.reason);
+        log::warn!(
+            "loading {} although it is insecure: {}",
+            path.display(),
+            insecure.reason
+        );
     }
     let library = libraries::open(&path).map_err(|e| fail(Some(&path), e.into()))?;
     let Some(info) = library.plugin(ep.plugin()) else {
-        let available = library.info().plugins.iter().map(|p| p.name.clone()).collect();
+        let available = library
+            .info()
+            .plugins
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
         return Err(fail(
             Some(&path),
             LoadCause::NoSuchPlugin {

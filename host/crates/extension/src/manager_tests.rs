@@ -74,7 +74,10 @@ impl log::Log for Capture {
         true
     }
     fn log(&self, record: &log::Record<'_>) {
-        CAPTURED.with(|c| c.borrow_mut().push((record.level(), record.args().to_string())));
+        CAPTURED.with(|c| {
+            c.borrow_mut()
+                .push((record.level(), record.args().to_string()))
+        });
     }
     fn flush(&self) {}
 }
@@ -132,7 +135,13 @@ fn sd14_map_errors_are_logged_and_swallowed_by_default() {
     let results: Vec<()> = m.map(|e| Err(format!("{} fails", e.name()))).unwrap();
     assert!(results.is_empty());
     let errors = logged(log::Level::Error);
-    assert_eq!(errors, ["error calling 't1': t1 fails", "error calling 't2': t2 fails"]);
+    assert_eq!(
+        errors,
+        [
+            "error calling 't1': t1 fails",
+            "error calling 't2': t2 fails"
+        ]
+    );
 }
 
 #[test]
@@ -157,8 +166,12 @@ fn sd15_map_errors_propagate_when_asked() {
 
 #[test]
 fn sd16_map_on_an_empty_manager_is_no_matches() {
-    let m = ExtensionManager::<PollsterHandle>::make_test_instance(vec![], Some("ns.poll.empty"), opts())
-        .unwrap();
+    let m = ExtensionManager::<PollsterHandle>::make_test_instance(
+        vec![],
+        Some("ns.poll.empty"),
+        opts(),
+    )
+    .unwrap();
     let err = m.map(|_| Ok::<(), CallError>(())).unwrap_err();
     assert_eq!(err.to_string(), "No ns.poll.empty extensions found");
 }
@@ -191,7 +204,11 @@ fn map_method_without_objects_reports_not_invoked() {
 #[test]
 fn sd18_items_pair_each_name_with_get() {
     let m = t1_t2();
-    let items: Vec<(&str, String)> = m.items().into_iter().map(|(n, e)| (n, e.name().to_string())).collect();
+    let items: Vec<(&str, String)> = m
+        .items()
+        .into_iter()
+        .map(|(n, e)| (n, e.name().to_string()))
+        .collect();
     assert_eq!(items, [("t1", "t1".to_string()), ("t2", "t2".to_string())]);
     for name in m.names() {
         assert!(std::ptr::eq(
@@ -205,7 +222,11 @@ fn sd18_items_pair_each_name_with_get() {
 fn sd19_ignore_conflicts_picks_the_last_with_one_warning() {
     capture_logs();
     let m = ExtensionManager::make_test_instance(
-        vec![tagged("dup", "first"), tagged("dup", "second"), ext("other")],
+        vec![
+            tagged("dup", "first"),
+            tagged("dup", "second"),
+            ext("other"),
+        ],
         Some("ns.poll.x"),
         opts(),
     )
@@ -239,7 +260,11 @@ fn sd20_error_on_conflict_is_multiple_matches() {
 #[test]
 fn sd21_custom_conflict_resolver_decides() {
     let m = ExtensionManager::make_test_instance(
-        vec![tagged("dup", "first"), tagged("dup", "second"), tagged("dup", "third")],
+        vec![
+            tagged("dup", "first"),
+            tagged("dup", "second"),
+            tagged("dup", "third"),
+        ],
         None,
         opts().conflict_resolver(|_, _, candidates: &[&Ext]| {
             assert_eq!(candidates.len(), 3);
@@ -247,13 +272,20 @@ fn sd21_custom_conflict_resolver_decides() {
         }),
     )
     .unwrap();
-    assert_eq!(call(m.get("dup").unwrap().obj().unwrap(), "r").unwrap(), "first@r");
+    assert_eq!(
+        call(m.get("dup").unwrap().obj().unwrap(), "r").unwrap(),
+        "first@r"
+    );
 }
 
 #[test]
 fn sd23_sd24_sd25_extension_target_parts() {
     let ep = Arc::new(EntryPoint::new("ns.poll.x", "cpu", "compute:cpu.time").unwrap());
-    let e = Extension::new(ep, Factory::from_fn("d", |_| Ok(PollsterHandle::from_local(Echo("x".into())))), None);
+    let e = Extension::new(
+        ep,
+        Factory::from_fn("d", |_| Ok(PollsterHandle::from_local(Echo("x".into())))),
+        None,
+    );
     assert_eq!(e.module_name(), "compute");
     assert_eq!(e.attr(), "cpu.time");
     assert_eq!(e.entry_point_target(), "compute:cpu.time");
@@ -263,11 +295,36 @@ fn sd23_sd24_sd25_extension_target_parts() {
 fn sd58_sd60_test_instances_keep_the_given_extensions_in_order() {
     let given = || vec![ext("b"), ext("a"), ext("c")];
     let order = ["b", "a", "c"];
-    assert_eq!(ExtensionManager::make_test_instance(given(), None, opts()).unwrap().names(), order);
-    assert_eq!(NamedExtensionManager::make_test_instance(given(), None, opts()).unwrap().names(), order);
-    assert_eq!(HookManager::make_test_instance(given(), None, opts()).unwrap().names(), order);
-    assert_eq!(EnabledExtensionManager::make_test_instance(given(), None, opts()).unwrap().names(), order);
-    assert_eq!(DispatchExtensionManager::make_test_instance(given(), None, opts()).unwrap().names(), order);
+    assert_eq!(
+        ExtensionManager::make_test_instance(given(), None, opts())
+            .unwrap()
+            .names(),
+        order
+    );
+    assert_eq!(
+        NamedExtensionManager::make_test_instance(given(), None, opts())
+            .unwrap()
+            .names(),
+        order
+    );
+    assert_eq!(
+        HookManager::make_test_instance(given(), None, opts())
+            .unwrap()
+            .names(),
+        order
+    );
+    assert_eq!(
+        EnabledExtensionManager::make_test_instance(given(), None, opts())
+            .unwrap()
+            .names(),
+        order
+    );
+    assert_eq!(
+        DispatchExtensionManager::make_test_instance(given(), None, opts())
+            .unwrap()
+            .names(),
+        order
+    );
     let nd = NameDispatchExtensionManager::make_test_instance(given(), None, opts()).unwrap();
     assert_eq!(nd.names(), order);
     assert_eq!(nd.get("a").unwrap().name(), "a");
@@ -276,20 +333,48 @@ fn sd58_sd60_test_instances_keep_the_given_extensions_in_order() {
 
 #[test]
 fn sd59_test_instance_namespace_defaults_to_testing() {
-    assert_eq!(ExtensionManager::make_test_instance(vec![ext("a")], None, opts()).unwrap().namespace(), "TESTING");
     assert_eq!(
-        ExtensionManager::make_test_instance(vec![ext("a")], Some("other"), opts()).unwrap().namespace(),
+        ExtensionManager::make_test_instance(vec![ext("a")], None, opts())
+            .unwrap()
+            .namespace(),
+        "TESTING"
+    );
+    assert_eq!(
+        ExtensionManager::make_test_instance(vec![ext("a")], Some("other"), opts())
+            .unwrap()
+            .namespace(),
         "other"
     );
-    assert_eq!(NamedExtensionManager::make_test_instance(vec![ext("a")], None, opts()).unwrap().namespace(), "TESTING");
-    assert_eq!(HookManager::make_test_instance(vec![ext("a")], Some("h"), opts()).unwrap().namespace(), "h");
-    assert_eq!(DriverManager::make_test_instance(ext("a"), None, opts()).unwrap().namespace(), "TESTING");
-    assert_eq!(DriverManager::make_test_instance(ext("a"), Some("d"), opts()).unwrap().namespace(), "d");
+    assert_eq!(
+        NamedExtensionManager::make_test_instance(vec![ext("a")], None, opts())
+            .unwrap()
+            .namespace(),
+        "TESTING"
+    );
+    assert_eq!(
+        HookManager::make_test_instance(vec![ext("a")], Some("h"), opts())
+            .unwrap()
+            .namespace(),
+        "h"
+    );
+    assert_eq!(
+        DriverManager::make_test_instance(ext("a"), None, opts())
+            .unwrap()
+            .namespace(),
+        "TESTING"
+    );
+    assert_eq!(
+        DriverManager::make_test_instance(ext("a"), Some("d"), opts())
+            .unwrap()
+            .namespace(),
+        "d"
+    );
 }
 
 #[test]
 fn sd61_test_instance_map_calls_each_extension_once() {
-    let m = ExtensionManager::make_test_instance(vec![ext("a"), ext("b"), ext("c")], None, opts()).unwrap();
+    let m = ExtensionManager::make_test_instance(vec![ext("a"), ext("b"), ext("c")], None, opts())
+        .unwrap();
     let seen = RefCell::new(Vec::new());
     let results = m
         .map(|e| {
@@ -305,8 +390,12 @@ fn sd61_test_instance_map_calls_each_extension_once() {
 fn sd62_test_instance_map_errors_swallowed_or_propagated() {
     let quiet = ExtensionManager::make_test_instance(vec![ext("a")], None, opts()).unwrap();
     assert!(quiet.map(|_| Err::<(), _>("boom")).unwrap().is_empty());
-    let loud =
-        ExtensionManager::make_test_instance(vec![ext("a")], None, opts().propagate_map_errors(true)).unwrap();
+    let loud = ExtensionManager::make_test_instance(
+        vec![ext("a")],
+        None,
+        opts().propagate_map_errors(true),
+    )
+    .unwrap();
     assert!(loud.map(|_| Err::<(), _>("boom")).is_err());
 }
 
@@ -324,12 +413,9 @@ fn sd63_named_test_instance_keeps_the_given_order() {
 
 #[test]
 fn sd38_sd39_sd64_hook_returns_every_extension_of_its_name() {
-    let hook = HookManager::make_test_instance(
-        vec![tagged("h", "one"), tagged("h", "two")],
-        None,
-        opts(),
-    )
-    .unwrap();
+    let hook =
+        HookManager::make_test_instance(vec![tagged("h", "one"), tagged("h", "two")], None, opts())
+            .unwrap();
     assert_eq!(hook.name(), "h");
     let all = hook.get("h").unwrap();
     assert_eq!(all.len(), 2);
@@ -343,8 +429,14 @@ fn sd43_sd65_driver_test_instance() {
     let dm = DriverManager::make_test_instance(ext("drv"), None, opts()).unwrap();
     assert_eq!(dm.names(), ["drv"]);
     assert_eq!(dm.extensions().len(), 1);
-    let result = dm.call(|e| Ok::<_, CallError>(format!("{}!", e.name()))).unwrap();
-    assert_eq!(result.as_deref(), Some("drv!"), "a single result, not a list");
+    let result = dm
+        .call(|e| Ok::<_, CallError>(format!("{}!", e.name())))
+        .unwrap();
+    assert_eq!(
+        result.as_deref(),
+        Some("drv!"),
+        "a single result, not a list"
+    );
     match dm.driver() {
         Driver::Instance(obj) => assert_eq!(call(obj, "r").unwrap(), "drv@r"),
         Driver::Factory(_) => panic!("an invoked driver is its instance"),
@@ -361,7 +453,9 @@ fn sd42_driver_without_invoke_is_its_factory() {
         counter.fetch_add(1, Ordering::Relaxed);
         Ok(PollsterHandle::from_local(Echo("drv".into())))
     });
-    let dm = DriverManager::make_test_instance(Extension::from_factory("drv", factory), None, opts()).unwrap();
+    let dm =
+        DriverManager::make_test_instance(Extension::from_factory("drv", factory), None, opts())
+            .unwrap();
     let Driver::Factory(f) = dm.driver() else {
         panic!("not invoked: the driver is the factory")
     };
@@ -373,7 +467,8 @@ fn sd42_driver_without_invoke_is_its_factory() {
 
 #[test]
 fn sd32_sd66_dispatch_calls_func_only_where_filter_is_true() {
-    let m = DispatchExtensionManager::make_test_instance(vec![ext("t1"), ext("t2")], None, opts()).unwrap();
+    let m = DispatchExtensionManager::make_test_instance(vec![ext("t1"), ext("t2")], None, opts())
+        .unwrap();
     let filtered = RefCell::new(Vec::new());
     let results = m
         .map(
@@ -385,14 +480,21 @@ fn sd32_sd66_dispatch_calls_func_only_where_filter_is_true() {
         )
         .unwrap();
     assert_eq!(results, [("t2".to_string(), "first")]);
-    assert_eq!(*filtered.borrow(), ["t1", "t2"], "the filter sees every extension");
+    assert_eq!(
+        *filtered.borrow(),
+        ["t1", "t2"],
+        "the filter sees every extension"
+    );
 
     let called = AtomicUsize::new(0);
     let none = m
-        .map(|_| false, |_| {
-            called.fetch_add(1, Ordering::Relaxed);
-            Ok::<(), CallError>(())
-        })
+        .map(
+            |_| false,
+            |_| {
+                called.fetch_add(1, Ordering::Relaxed);
+                Ok::<(), CallError>(())
+            },
+        )
         .unwrap();
     assert!(none.is_empty());
     assert_eq!(called.load(Ordering::Relaxed), 0);
@@ -400,17 +502,29 @@ fn sd32_sd66_dispatch_calls_func_only_where_filter_is_true() {
 
 #[test]
 fn sd33_dispatch_map_method() {
-    let m = DispatchExtensionManager::make_test_instance(vec![ext("t1"), ext("t2")], None, opts()).unwrap();
-    let results = m.map_method(|e| e.name() == "t2", |obj| call(obj, "first")).unwrap();
+    let m = DispatchExtensionManager::make_test_instance(vec![ext("t1"), ext("t2")], None, opts())
+        .unwrap();
+    let results = m
+        .map_method(|e| e.name() == "t2", |obj| call(obj, "first"))
+        .unwrap();
     assert_eq!(results, ["t2@first"]);
 }
 
 #[test]
 fn dispatch_map_on_empty_is_no_matches_but_name_dispatch_is_not() {
-    let d = DispatchExtensionManager::<PollsterHandle>::make_test_instance(vec![], None, opts()).unwrap();
-    assert!(matches!(d.map(|_| true, |_| Ok::<(), CallError>(())), Err(MapError::NoMatches { .. })));
-    let nd = NameDispatchExtensionManager::<PollsterHandle>::make_test_instance(vec![], None, opts()).unwrap();
-    assert!(nd.map(&["x"], |_| Ok::<(), CallError>(())).unwrap().is_empty());
+    let d = DispatchExtensionManager::<PollsterHandle>::make_test_instance(vec![], None, opts())
+        .unwrap();
+    assert!(matches!(
+        d.map(|_| true, |_| Ok::<(), CallError>(())),
+        Err(MapError::NoMatches { .. })
+    ));
+    let nd =
+        NameDispatchExtensionManager::<PollsterHandle>::make_test_instance(vec![], None, opts())
+            .unwrap();
+    assert!(nd
+        .map(&["x"], |_| Ok::<(), CallError>(()))
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -423,12 +537,20 @@ fn sd34_sd35_sd36_sd67_name_dispatch_calls_named_extensions_only() {
     )
     .unwrap();
     assert_eq!(m.by_name().len(), 3);
-    let only_t2 = m.map(&["t2"], |e| Ok::<_, CallError>(e.name().to_string())).unwrap();
+    let only_t2 = m
+        .map(&["t2"], |e| Ok::<_, CallError>(e.name().to_string()))
+        .unwrap();
     assert_eq!(only_t2, ["t2"]);
-    let t1 = m.map(&["t3", "t1"], |e| Ok::<_, CallError>(e.name().to_string())).unwrap();
+    let t1 = m
+        .map(&["t3", "t1"], |e| Ok::<_, CallError>(e.name().to_string()))
+        .unwrap();
     assert_eq!(t1, ["t1"], "unknown t3 is ignored");
-    assert!(logged(log::Level::Debug).iter().any(|m| m.contains("\"t3\" being ignored")));
-    let by_method = m.map_method(&["t3", "t1"], |obj| call(obj, "first")).unwrap();
+    assert!(logged(log::Level::Debug)
+        .iter()
+        .any(|m| m.contains("\"t3\" being ignored")));
+    let by_method = m
+        .map_method(&["t3", "t1"], |obj| call(obj, "first"))
+        .unwrap();
     assert_eq!(by_method, ["t1@first"]);
     let calls = AtomicUsize::new(0);
     m.map(&["test_extension"], |_| {
@@ -460,4 +582,16 @@ fn constructor_errors_are_classified() {
     let failed = LoadCause::from_constructor(CallError::new(ErrorKind::Failed, "bad option"));
     assert_eq!(failed.class(), "constructor-failed");
     assert!(failed.to_string().contains("check the plugin's options"));
+}
+
+#[test]
+fn managers_plugin_sets_and_reports_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<ExtensionManager<PollsterHandle>>();
+    assert_send_sync::<DriverManager<longshore_plugin_api::host::DiscoveryHandle>>();
+    assert_send_sync::<PluginSet>();
+    assert_send_sync::<LoadReport>();
+    assert_send_sync::<LoadFailure>();
+    assert_send_sync::<ManagerError>();
+    assert_send_sync::<Registry>();
 }

@@ -111,7 +111,9 @@ impl PluginSet {
         let mut unique: Vec<&String> = Vec::new();
         for g in groups {
             if unique.contains(&g) {
-                log::warn!("Duplicated values: {g} found in polling namespaces and will be removed");
+                log::warn!(
+                    "Duplicated values: {g} found in polling namespaces and will be removed"
+                );
             } else {
                 unique.push(g);
             }
@@ -183,25 +185,24 @@ pub fn load_namespace(registry: &Registry, namespace: &str, settings: &LoadSetti
         None => {
             let mut report = LoadReport::new(namespace, None);
             for ep in registry.entry_points(namespace) {
-                let failure = LoadFailure {
-                    entry_point: ep.clone(),
-                    library: None,
-                    cause: LoadCause::UnknownNamespaceKind {
+                let failure = LoadFailure::new(
+                    ep.clone(),
+                    None,
+                    LoadCause::UnknownNamespaceKind {
                         namespace: namespace.to_string(),
                     },
-                };
+                );
                 report.push(ep, None, None, EntryStatus::Failed(failure));
             }
             Ok(report)
         }
     };
-    // Without strictness or a re-raising callback, loading a namespace cannot fail.
-    report.unwrap_or_else(|e| unreachable_report(namespace, e))
-}
-
-fn unreachable_report(namespace: &str, error: ManagerError) -> LoadReport {
-    log::error!("loading {namespace}: {error}");
-    LoadReport::new(namespace, namespace_kind(namespace))
+    // Not strict, no re-raising callback, last-wins conflicts: nothing can fail the
+    // manager itself; every problem is in the report.
+    report.unwrap_or_else(|error| {
+        log::error!("loading {namespace}: {error}");
+        LoadReport::new(namespace, namespace_kind(namespace))
+    })
 }
 
 /// The libraries named by some namespaces, opened before any plugin is constructed.

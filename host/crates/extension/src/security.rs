@@ -97,7 +97,10 @@ mod tests {
         let err = check_plugin_file(&f).unwrap_err();
         assert_eq!(err.offender, f.canonicalize().unwrap());
         let text = err.to_string();
-        assert!(text.contains("writable by group and others (mode 0666)"), "{text}");
+        assert!(
+            text.contains("writable by group and others (mode 0666)"),
+            "{text}"
+        );
         assert!(text.contains("--allow-insecure-plugins"), "{text}");
     }
 

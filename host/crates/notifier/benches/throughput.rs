@@ -1,11 +1,11 @@
 //! Throughput of the notifier against the real RabbitMQ at 127.0.0.1:5672 (guest/guest):
 //! samples/s delivered *and confirmed* at batch sizes 1, 50, 500, and the host CPU time
-//! (getrusage) per 1,000 samples. Baselines measured in the same run: encoding alone (CPU
-//! floor) and raw amqprs publishing of the same pre-encoded bodies with confirms (wire
+//! (getrusage) per 1,000 samples. Baselines measured in the same run: encoding + freeing the
+//! batch (the CPU floor of publish()) and raw amqprs publishing of the same pre-encoded bodies with confirms (wire
 //! floor, no buffer/bookkeeping).
 //!
 //! Run: `cargo bench -p longshore-notifier --bench throughput` (release profile).
-//! Options: `-- --reps N` (default 5), `-- --quick` (fewer samples).
+//! Options: `-- --reps N` (default 5), `-- --quick` (fewer samples), `-- --batch N` (one size).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,7 +44,10 @@ fn sample(i: u64) -> Map {
                 .with("name", "instance-00000102")
                 .with("instance_id", "451b4cf3-6123-4df7-b656-af7229d4beef")
                 .with("instance_type", "m1.small")
-                .with("host", "53eb93006ac3636d03c847b16c28924d917430fd093c94dabe6b2108")
+                .with(
+                    "host",
+                    "53eb93006ac3636d03c847b16c28924d917430fd093c94dabe6b2108",
+                )
                 .with("instance_host", "peer-compute-0")
                 .with(
                     "flavor",
@@ -60,7 +63,10 @@ fn sample(i: u64) -> Map {
                 .with("status", "active")
                 .with("state", "running")
                 .with("task_state", "")
-                .with("image", Map::new().with("id", "3c2a1f7e-8d4b-4e6a-9f0c-1b2d3e4f5a6b"))
+                .with(
+                    "image",
+                    Map::new().with("id", "3c2a1f7e-8d4b-4e6a-9f0c-1b2d3e4f5a6b"),
+                )
                 .with("image_ref", "3c2a1f7e-8d4b-4e6a-9f0c-1b2d3e4f5a6b")
                 .with("image_ref_url", Value::NULL)
                 .with("architecture", "x86_64")
@@ -84,7 +90,9 @@ fn batches(batch_size: usize, total: usize) -> Vec<Batch> {
         .map(|b| Batch {
             source: "some_pollsters".into(),
             pollster: "memory.usage".into(),
-            messages: (0..batch_size).map(|i| sample((b * batch_size + i) as u64)).collect(),
+            messages: (0..batch_size)
+                .map(|i| sample((b * batch_size + i) as u64))
+                .collect(),
         })
         .collect()
 }
@@ -118,12 +126,19 @@ fn cleanup(exchange: &str, queue: &str) {
         .build()
         .unwrap();
     rt.block_on(async {
-        let conn = Connection::open(&OpenConnectionArguments::new("127.0.0.1", 5672, "guest", "guest"))
-            .await
-            .expect("RabbitMQ at 127.0.0.1:5672");
+        let conn = Connection::open(&OpenConnectionArguments::new(
+            "127.0.0.1",
+            5672,
+            "guest",
+            "guest",
+        ))
+        .await
+        .expect("RabbitMQ at 127.0.0.1:5672");
         let ch = conn.open_channel(None).await.unwrap();
         let _ = ch.queue_delete(QueueDeleteArguments::new(queue)).await;
-        let _ = ch.exchange_delete(ExchangeDeleteArguments::new(exchange)).await;
+        let _ = ch
+            .exchange_delete(ExchangeDeleteArguments::new(exchange))
+            .await;
         let _ = ch.close().await;
         let _ = conn.close().await;
     });
@@ -166,13 +181,21 @@ fn run_notifier(batch_size: usize, total: usize) -> Run {
     }
 }
 
-/// Encoding alone: the CPU floor of publish().
+/// Encoding plus freeing the batch (publish() takes the batch by value): the CPU floor of
+/// publish() whatever the transport.
 fn run_encode(batch_size: usize, total: usize) -> f64 {
     let input = batches(batch_size, total);
     let cpu0 = cpu_seconds();
     let mut bytes = 0;
-    for b in &input {
-        bytes += encode_notification(&b.messages, "ceilometer.polling", "telemetry.polling", SystemTime::now()).len();
+    for b in input {
+        bytes += encode_notification(
+            &b.messages,
+            "ceilometer.polling",
+            "telemetry.polling",
+            SystemTime::now(),
+        )
+        .len();
+        drop(b);
     }
     std::hint::black_box(bytes);
     (cpu_seconds() - cpu0) * 1e3 / total as f64 * 1000.0
@@ -204,7 +227,14 @@ impl ChannelCallback for Acks {
 fn run_raw(batch_size: usize, total: usize) -> (f64, f64) {
     let bodies: Vec<Vec<u8>> = batches(batch_size, total)
         .iter()
-        .map(|b| encode_notification(&b.messages, "ceilometer.polling", "telemetry.polling", SystemTime::now()))
+        .map(|b| {
+            encode_notification(
+                &b.messages,
+                "ceilometer.polling",
+                "telemetry.polling",
+                SystemTime::now(),
+            )
+        })
         .collect();
     let exchange = unique("lsn-bench-raw");
     let queue = unique("lsn-bench-raw-q");
@@ -213,23 +243,36 @@ fn run_raw(batch_size: usize, total: usize) -> (f64, f64) {
         .build()
         .unwrap();
     let (wall, cpu) = rt.block_on(async {
-        let conn = Connection::open(&OpenConnectionArguments::new("127.0.0.1", 5672, "guest", "guest"))
-            .await
-            .unwrap();
+        let conn = Connection::open(&OpenConnectionArguments::new(
+            "127.0.0.1",
+            5672,
+            "guest",
+            "guest",
+        ))
+        .await
+        .unwrap();
         let ch = conn.open_channel(None).await.unwrap();
-        ch.exchange_declare(amqprs::channel::ExchangeDeclareArguments::new(&exchange, "topic"))
-            .await
-            .unwrap();
+        ch.exchange_declare(amqprs::channel::ExchangeDeclareArguments::new(
+            &exchange, "topic",
+        ))
+        .await
+        .unwrap();
         ch.queue_declare(amqprs::channel::QueueDeclareArguments::new(&queue))
             .await
             .unwrap();
-        ch.queue_bind(amqprs::channel::QueueBindArguments::new(&queue, &exchange, &queue))
-            .await
-            .unwrap();
+        ch.queue_bind(amqprs::channel::QueueBindArguments::new(
+            &queue, &exchange, &queue,
+        ))
+        .await
+        .unwrap();
         let acked = Arc::new(AtomicU64::new(0));
         let notify = Arc::new(tokio::sync::Notify::new());
-        ch.register_callback(Acks(acked.clone(), notify.clone())).await.unwrap();
-        ch.confirm_select(ConfirmSelectArguments::default()).await.unwrap();
+        ch.register_callback(Acks(acked.clone(), notify.clone()))
+            .await
+            .unwrap();
+        ch.confirm_select(ConfirmSelectArguments::default())
+            .await
+            .unwrap();
         let props = BasicProperties::default()
             .with_content_type("application/json")
             .with_content_encoding("utf-8")
@@ -241,16 +284,22 @@ fn run_raw(batch_size: usize, total: usize) -> (f64, f64) {
         let cpu0 = cpu_seconds();
         let t0 = Instant::now();
         for b in bodies {
-            ch.basic_publish(props.clone(), b, BasicPublishArguments::new(&exchange, &queue))
-                .await
-                .unwrap();
+            ch.basic_publish(
+                props.clone(),
+                b,
+                BasicPublishArguments::new(&exchange, &queue),
+            )
+            .await
+            .unwrap();
         }
         while acked.load(Ordering::SeqCst) < n {
             notify.notified().await;
         }
         let r = (t0.elapsed(), cpu_seconds() - cpu0);
         let _ = ch.queue_delete(QueueDeleteArguments::new(&queue)).await;
-        let _ = ch.exchange_delete(ExchangeDeleteArguments::new(&exchange)).await;
+        let _ = ch
+            .exchange_delete(ExchangeDeleteArguments::new(&exchange))
+            .await;
         let _ = ch.close().await;
         let _ = conn.close().await;
         r
@@ -275,12 +324,29 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(if quick { 3 } else { 5 });
-    println!("notifier throughput, real RabbitMQ on loopback, publisher confirms, median of {reps} runs");
+    let only: Option<usize> = args
+        .iter()
+        .position(|a| a == "--batch")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok());
     println!(
-        "{:>6} {:>9} | {:>14} {:>15} {:>16} | {:>14} {:>13} | {:>15}",
-        "batch", "samples", "samples/s", "CPU ms/1000", "publish() ms/1000", "raw samples/s", "raw CPU/1000", "encode CPU/1000"
+        "notifier throughput, real RabbitMQ on loopback, publisher confirms, median of {reps} runs"
+    );
+    println!(
+        "{:>6} {:>9} | {:>14} {:>15} {:>16} | {:>14} {:>13} | {:>20}",
+        "batch",
+        "samples",
+        "samples/s",
+        "CPU ms/1000",
+        "publish() ms/1000",
+        "raw samples/s",
+        "raw CPU/1000",
+        "encode+free CPU/1000"
     );
     for (batch_size, total) in [(1usize, 20_000usize), (50, 200_000), (500, 250_000)] {
+        if only.is_some_and(|o| o != batch_size) {
+            continue;
+        }
         let total = if quick { total / 4 } else { total };
         let mut runs = Vec::new();
         let mut raws = Vec::new();
@@ -291,7 +357,7 @@ fn main() {
             encs.push(run_encode(batch_size, total));
         }
         println!(
-            "{:>6} {:>9} | {:>14.0} {:>15.2} {:>16.2} | {:>14.0} {:>13.2} | {:>15.2}",
+            "{:>6} {:>9} | {:>14.0} {:>15.2} {:>16.2} | {:>14.0} {:>13.2} | {:>20.2}",
             batch_size,
             total,
             median(runs.iter().map(|r| r.samples_per_s).collect()),

@@ -21,7 +21,7 @@ enum EntryState {
 pub(crate) struct Entry {
     pub seq: u64,
     pub routing_key: Arc<str>,
-    pub body: Arc<[u8]>,
+    pub body: Arc<Vec<u8>>,
     pub samples: usize,
     /// Written to the spool directory (its file must be removed once confirmed or dropped).
     pub spooled: bool,
@@ -31,7 +31,7 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    pub fn new(seq: u64, routing_key: Arc<str>, body: Arc<[u8]>, samples: usize) -> Entry {
+    pub fn new(seq: u64, routing_key: Arc<str>, body: Arc<Vec<u8>>, samples: usize) -> Entry {
         Entry {
             seq,
             routing_key,
@@ -47,7 +47,7 @@ impl Entry {
 /// What `take_unsent` hands to the sender.
 pub(crate) struct Outgoing {
     pub routing_key: Arc<str>,
-    pub body: Arc<[u8]>,
+    pub body: Arc<Vec<u8>>,
     pub resend: bool,
 }
 
@@ -138,7 +138,8 @@ impl Buffer {
             // Entries before the cursor are on the wire: dropping them would not stop their
             // delivery, so only waiting ones go, oldest first, never the one just added.
             let last = self.entries.len() - 1;
-            let Some(i) = (self.cursor..last).find(|&i| self.entries[i].state == EntryState::Pending)
+            let Some(i) =
+                (self.cursor..last).find(|&i| self.entries[i].state == EntryState::Pending)
             else {
                 break;
             };
@@ -248,7 +249,12 @@ mod tests {
 
     fn entry(b: &mut Buffer, samples: usize, bytes: usize) -> Entry {
         let seq = b.alloc_seq();
-        Entry::new(seq, Arc::from("n.sample"), Arc::from(vec![b'x'; bytes]), samples)
+        Entry::new(
+            seq,
+            Arc::from("n.sample"),
+            Arc::new(vec![b'x'; bytes]),
+            samples,
+        )
     }
 
     fn seqs(d: &[Entry]) -> Vec<u64> {

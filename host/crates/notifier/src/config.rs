@@ -87,11 +87,20 @@ impl NotifierConfig {
             return bad("control_exchange", "must be 1..255 characters");
         }
         if self.topics.is_empty() {
-            return bad("topics", "give at least one topic (Ceilometer's default is notifications)");
+            return bad(
+                "topics",
+                "give at least one topic (Ceilometer's default is notifications)",
+            );
         }
         for t in &self.topics {
-            if t.is_empty() || t.len() > 240 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return bad("topics", &format!("topic '{t}' must be 1..240 characters without spaces"));
+            if t.is_empty()
+                || t.len() > 240
+                || t.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return bad(
+                    "topics",
+                    &format!("topic '{t}' must be 1..240 characters without spaces"),
+                );
             }
         }
         if self.max_buffered_samples == 0 {

@@ -16,14 +16,13 @@ pub(crate) fn encode_for_topics(
     now: SystemTime,
 ) -> Vec<Vec<u8>> {
     let mut ids = NotificationIds::new(now);
-    let mut scratch = Vec::new();
     let mut bodies = Vec::with_capacity(topics);
     for i in 0..topics {
         if i > 0 {
             ids.unique_id = NotificationIds::new(now).unique_id;
         }
         let mut body = Vec::new();
-        encode_notification_into(&mut body, &mut scratch, samples, publisher_id, event_type, &ids);
+        encode_notification_into(&mut body, samples, publisher_id, event_type, &ids);
         bodies.push(body);
     }
     bodies
@@ -40,8 +39,16 @@ mod tests {
 
     #[test]
     fn topics_share_message_id_not_unique_id() {
-        let s = Map::new().with("counter_name", "cpu").with("counter_volume", 1.5);
-        let b = encode_for_topics(&[s], "ceilometer.polling", "telemetry.polling", 2, SystemTime::now());
+        let s = Map::new()
+            .with("counter_name", "cpu")
+            .with("counter_volume", 1.5);
+        let b = encode_for_topics(
+            &[s],
+            "ceilometer.polling",
+            "telemetry.polling",
+            2,
+            SystemTime::now(),
+        );
         assert_eq!(b.len(), 2);
         let (a, c) = (inner(&b[0]), inner(&b[1]));
         assert_eq!(a["message_id"], c["message_id"]);

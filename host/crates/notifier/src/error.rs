@@ -9,8 +9,13 @@ pub enum ConfigError {
     #[error("invalid transport_url {url}: {reason}")]
     InvalidUrl { url: String, reason: String },
     #[error("invalid notifier option {option}: {reason}")]
-    InvalidOption { option: &'static str, reason: String },
-    #[error("TLS is requested by {url} but longshore-notifier was built without the `tls` feature")]
+    InvalidOption {
+        option: &'static str,
+        reason: String,
+    },
+    #[error(
+        "TLS is requested by {url} but longshore-notifier was built without the `tls` feature"
+    )]
     TlsUnsupported { url: String },
     #[error("TLS file {path}: {reason}")]
     Tls { path: PathBuf, reason: String },

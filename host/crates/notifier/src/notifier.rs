@@ -109,7 +109,9 @@ impl Notifier {
         cfg.validate()?;
         let describe = format!("notifier://{}", cfg.transport_url.masked());
         for p in &cfg.transport_url.ignored_params {
-            log::warn!("{describe}: transport_url parameter '{p}' is not used by longshore; ignored");
+            log::warn!(
+                "{describe}: transport_url parameter '{p}' is not used by longshore; ignored"
+            );
         }
         let tls = match &cfg.transport_url.tls {
             None => None,
@@ -229,12 +231,18 @@ impl Notifier {
 }
 
 #[cfg(feature = "tls")]
-fn make_tls(opts: &crate::url::TlsOptions, _describe: &str) -> Result<crate::tls::TlsClient, ConfigError> {
+fn make_tls(
+    opts: &crate::url::TlsOptions,
+    _describe: &str,
+) -> Result<crate::tls::TlsClient, ConfigError> {
     crate::tls::TlsClient::new(opts)
 }
 
 #[cfg(not(feature = "tls"))]
-fn make_tls(_opts: &crate::url::TlsOptions, describe: &str) -> Result<std::convert::Infallible, ConfigError> {
+fn make_tls(
+    _opts: &crate::url::TlsOptions,
+    describe: &str,
+) -> Result<std::convert::Infallible, ConfigError> {
     Err(ConfigError::TlsUnsupported {
         url: describe.to_string(),
     })
@@ -269,7 +277,7 @@ impl Publisher for Notifier {
         let mut dropped = Vec::new();
         for (rk, body) in sh.routing_keys.iter().zip(bodies) {
             let seq = st.buffer.alloc_seq();
-            let mut e = Entry::new(seq, rk.clone(), Arc::from(body), samples);
+            let mut e = Entry::new(seq, rk.clone(), Arc::new(body), samples);
             if let Some(sp) = &sh.spool {
                 // Under the lock so that the buffer order is the spool order.
                 match sp.write(seq, rk, samples, &e.body) {
@@ -348,7 +356,13 @@ impl Publisher for Notifier {
 
     fn close(&self, timeout: Duration) -> Result<(), PublishError> {
         let already = std::mem::replace(&mut self.shared.lock().closed, true);
-        if already && self.thread.lock().unwrap_or_else(PoisonError::into_inner).is_none() {
+        if already
+            && self
+                .thread
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_none()
+        {
             return Ok(());
         }
         let res = self.flush(timeout);

@@ -1,7 +1,8 @@
 //! The optional disk spool: every notification is written to `<dir>/<seq>.msg` (temp file
 //! then rename, so a crash never leaves a half file under a real name) before `publish()`
 //! returns, removed once the broker confirms it (or it is dropped), and replayed in order
-//! when a notifier starts on the same directory. Only one notifier may use a directory.
+//! when a notifier starts on the same directory. Only one notifier may use a directory at a
+//! time: it holds an exclusive `flock` on `<dir>/.lock` until it stops.
 
 use std::fs;
 use std::io::{self, Write};
@@ -16,12 +17,14 @@ pub(crate) struct Spooled {
     pub seq: u64,
     pub routing_key: Arc<str>,
     pub samples: usize,
-    pub body: Arc<[u8]>,
+    pub body: Arc<Vec<u8>>,
 }
 
 pub(crate) struct Spool {
     dir: PathBuf,
     fsync: bool,
+    /// Holds the directory's lock until the notifier stops.
+    lock: std::sync::Mutex<Option<fs::File>>,
 }
 
 impl Spool {
@@ -29,6 +32,7 @@ impl Spool {
     /// Unreadable files are renamed `*.corrupt` (kept for inspection) and reported.
     pub fn open(dir: &Path, fsync: bool) -> io::Result<(Spool, Vec<Spooled>, Vec<String>)> {
         fs::create_dir_all(dir)?;
+        let lock = lock_dir(dir)?;
         let mut found = Vec::new();
         let mut problems = Vec::new();
         for ent in fs::read_dir(dir)? {
@@ -40,7 +44,10 @@ impl Spool {
                 let _ = fs::remove_file(&path);
                 continue;
             }
-            let Some(seq) = name.strip_suffix(".msg").and_then(|s| s.parse::<u64>().ok()) else {
+            let Some(seq) = name
+                .strip_suffix(".msg")
+                .and_then(|s| s.parse::<u64>().ok())
+            else {
                 continue;
             };
             match read_entry(&path, seq) {
@@ -48,7 +55,11 @@ impl Spool {
                 Err(e) => {
                     let bad = path.with_extension("corrupt");
                     let _ = fs::rename(&path, &bad);
-                    problems.push(format!("{}: {e} (moved to {})", path.display(), bad.display()));
+                    problems.push(format!(
+                        "{}: {e} (moved to {})",
+                        path.display(),
+                        bad.display()
+                    ));
                 }
             }
         }
@@ -61,10 +72,16 @@ impl Spool {
             Spool {
                 dir: dir.to_path_buf(),
                 fsync,
+                lock: std::sync::Mutex::new(Some(lock)),
             },
             found,
             problems,
         ))
+    }
+
+    /// Let another notifier use the directory (this one has stopped).
+    pub fn release(&self) {
+        self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     pub fn dir(&self) -> &Path {
@@ -75,11 +92,17 @@ impl Spool {
         self.dir.join(format!("{seq:020}.msg"))
     }
 
-    pub fn write(&self, seq: u64, routing_key: &str, samples: usize, body: &[u8]) -> io::Result<()> {
+    pub fn write(
+        &self,
+        seq: u64,
+        routing_key: &str,
+        samples: usize,
+        body: &[u8],
+    ) -> io::Result<()> {
         let tmp = self.dir.join(format!("{seq:020}.tmp"));
         let mut f = fs::File::create(&tmp)?;
         let res = (|| {
-            write!(f, "{MAGIC} {samples} {} {routing_key}\n", body.len())?;
+            writeln!(f, "{MAGIC} {samples} {} {routing_key}", body.len())?;
             f.write_all(body)?;
             if self.fsync {
                 f.sync_data()?;
@@ -98,6 +121,29 @@ impl Spool {
             r => r,
         }
     }
+}
+
+/// Take the directory's exclusive lock, or fail at once if another process (or notifier)
+/// holds it: two notifiers replaying and deleting the same files would send duplicates.
+fn lock_dir(dir: &Path) -> io::Result<fs::File> {
+    use std::os::fd::AsRawFd;
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".lock"))?;
+    // SAFETY: flock on a descriptor we own; no memory is passed.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::WouldBlock {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "already in use by another notifier (lock on .lock is held)",
+            ));
+        }
+        return Err(e);
+    }
+    Ok(f)
 }
 
 fn read_entry(path: &Path, seq: u64) -> Result<Spooled, String> {
@@ -119,7 +165,10 @@ fn read_entry(path: &Path, seq: u64) -> Result<Spooled, String> {
         .next()
         .and_then(|s| s.parse().ok())
         .ok_or("bad body length")?;
-    let routing_key = parts.next().filter(|r| !r.is_empty()).ok_or("no routing key")?;
+    let routing_key = parts
+        .next()
+        .filter(|r| !r.is_empty())
+        .ok_or("no routing key")?;
     let body = &data[nl + 1..];
     if body.len() != len {
         return Err(format!("truncated body ({} of {len} bytes)", body.len()));
@@ -128,7 +177,7 @@ fn read_entry(path: &Path, seq: u64) -> Result<Spooled, String> {
         seq,
         routing_key: Arc::from(routing_key),
         samples,
-        body: Arc::from(body),
+        body: Arc::new(body.to_vec()),
     })
 }
 
@@ -141,7 +190,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (s, found, problems) = Spool::open(dir.path(), false).unwrap();
         assert!(found.is_empty() && problems.is_empty());
-        s.write(7, "notifications.sample", 3, b"{\"a\": 1}\n").unwrap();
+        s.write(7, "notifications.sample", 3, b"{\"a\": 1}\n")
+            .unwrap();
         s.write(2, "other.sample", 1, b"x").unwrap();
         fs::write(dir.path().join("00000000000000000009.msg"), b"garbage").unwrap();
         fs::write(dir.path().join("00000000000000000010.tmp"), b"half").unwrap();
@@ -156,6 +206,11 @@ mod tests {
         assert!(!dir.path().join("00000000000000000010.tmp").exists());
         s.remove(7).unwrap();
         s.remove(7).unwrap();
+        let busy = Spool::open(dir.path(), false)
+            .err()
+            .expect("directory is locked");
+        assert!(busy.to_string().contains("already in use"), "{busy}");
+        drop(s);
         let (_, found, _) = Spool::open(dir.path(), false).unwrap();
         assert_eq!(found.len(), 1);
     }

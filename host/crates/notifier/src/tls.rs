@@ -59,7 +59,8 @@ impl TlsClient {
                 if chain.is_empty() {
                     return Err(tls_err(cert, "no certificate in the file"));
                 }
-                let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| tls_err(key, &e.to_string()))?;
+                let key_der =
+                    PrivateKeyDer::from_pem_file(key).map_err(|e| tls_err(key, &e.to_string()))?;
                 builder
                     .with_client_auth_cert(chain, key_der)
                     .map_err(|e| tls_err(key, &format!("client certificate/key rejected: {e}")))?

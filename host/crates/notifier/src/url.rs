@@ -114,16 +114,16 @@ impl TransportUrl {
             url: mask_raw_url(url),
             reason,
         };
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| bad("expected <scheme>://…, e.g. rabbit://user:pass@host:5672/".into()))?;
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            bad("expected <scheme>://…, e.g. rabbit://user:pass@host:5672/".into())
+        })?;
         let scheme_tls = match scheme {
             "rabbit" | "amqp" => false,
             "rabbit+ssl" | "amqps" => true,
             other => {
                 return Err(bad(format!(
-                    "unsupported scheme '{other}' (use rabbit://, amqp://, rabbit+ssl:// or amqps://)"
-                )))
+                "unsupported scheme '{other}' (use rabbit://, amqp://, rabbit+ssl:// or amqps://)"
+            )))
             }
         };
         let (rest, query) = match rest.split_once('?') {
@@ -145,7 +145,9 @@ impl TransportUrl {
             match k {
                 "heartbeat" | "heartbeat_timeout_threshold" => {
                     heartbeat = v.parse().map_err(|_| {
-                        bad(format!("heartbeat must be an integer 0..65535 (seconds), got '{v}'"))
+                        bad(format!(
+                            "heartbeat must be an integer 0..65535 (seconds), got '{v}'"
+                        ))
                     })?
                 }
                 "ssl" => {
@@ -168,7 +170,10 @@ impl TransportUrl {
             if entry.is_empty() && netloc.contains(',') {
                 return Err(bad(format!("broker #{} is empty", i + 1)));
             }
-            brokers.push(parse_broker(entry, default_port).map_err(|e| bad(format!("broker #{}: {e}", i + 1)))?);
+            brokers.push(
+                parse_broker(entry, default_port)
+                    .map_err(|e| bad(format!("broker #{}: {e}", i + 1)))?,
+            );
         }
 
         let virtual_host = match path {
@@ -176,7 +181,9 @@ impl TransportUrl {
             Some(p) => percent_decode(p).map_err(|e| bad(format!("virtual host: {e}")))?,
         };
         if tls.cert_file.is_some() != tls.key_file.is_some() {
-            return Err(bad("ssl_cert_file and ssl_key_file must be given together".into()));
+            return Err(bad(
+                "ssl_cert_file and ssl_key_file must be given together".into()
+            ));
         }
         Ok(TransportUrl {
             scheme: scheme.to_string(),
@@ -328,8 +335,17 @@ pub(crate) fn mask_raw_url(url: &str) -> String {
     // Query values may carry nothing secret we know of, but keep only the keys to be safe.
     let tail = match tail.split_once('?') {
         Some((p, q)) => {
-            let keys: Vec<&str> = q.split('&').map(|kv| kv.split('=').next().unwrap_or("")).collect();
-            format!("{p}?{}", keys.iter().map(|k| format!("{k}=…")).collect::<Vec<_>>().join("&"))
+            let keys: Vec<&str> = q
+                .split('&')
+                .map(|kv| kv.split('=').next().unwrap_or(""))
+                .collect();
+            format!(
+                "{p}?{}",
+                keys.iter()
+                    .map(|k| format!("{k}=…"))
+                    .collect::<Vec<_>>()
+                    .join("&")
+            )
         }
         None => tail.to_string(),
     };
@@ -377,7 +393,10 @@ mod tests {
     #[test]
     fn defaults_from_bare_scheme() {
         let u = TransportUrl::parse("rabbit://").unwrap();
-        assert_eq!(u.brokers, vec![Broker::new("localhost", 5672, "guest", "guest")]);
+        assert_eq!(
+            u.brokers,
+            vec![Broker::new("localhost", 5672, "guest", "guest")]
+        );
         assert_eq!(u.virtual_host, "/");
         assert_eq!(u.heartbeat, 60);
         assert!(u.tls.is_none());
@@ -396,7 +415,10 @@ mod tests {
         assert_eq!(u.virtual_host, "my/vhost");
         assert_eq!(u.heartbeat, 10);
         let m = u.masked();
-        assert_eq!(m, "rabbit://us%40er:***@h1:5673,bob:***@[::1]:5674,guest:***@h3:5672/my%2Fvhost");
+        assert_eq!(
+            m,
+            "rabbit://us%40er:***@h1:5673,bob:***@[::1]:5674,guest:***@h3:5672/my%2Fvhost"
+        );
         assert!(!format!("{u:?}").contains("secret"));
         assert!(!format!("{u}").contains("p:ss"));
     }

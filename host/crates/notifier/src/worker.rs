@@ -13,7 +13,9 @@ use amqprs::channel::{
     QueueBindArguments, QueueDeclareArguments,
 };
 use amqprs::connection::{Connection, OpenConnectionArguments};
-use amqprs::{Ack, BasicProperties, Cancel, Close, CloseChannel, FieldTable, FieldValue, Nack, Return};
+use amqprs::{
+    Ack, BasicProperties, Cancel, Close, CloseChannel, FieldTable, FieldValue, Nack, Return,
+};
 use async_trait::async_trait;
 use rand::SeedableRng;
 use tokio::sync::{mpsc, watch};
@@ -67,6 +69,9 @@ pub(crate) fn spawn(
                     );
                 }
             }
+            if let Some(sp) = &shared.spool {
+                sp.release();
+            }
             drop(st);
             shared.changed.notify_all();
         })
@@ -105,7 +110,11 @@ async fn run(sh: Arc<Shared>, mut stop: watch::Receiver<bool>, tls: Option<Tls>)
                 }
                 Err(e) => {
                     sh.lock().stats.connect_failures += 1;
-                    log::error!("{}: cannot connect to {}: {e}", sh.describe, broker_url(&sh, &brokers[idx]));
+                    log::error!(
+                        "{}: cannot connect to {}: {e}",
+                        sh.describe,
+                        broker_url(&sh, &brokers[idx])
+                    );
                 }
             }
         }
@@ -175,7 +184,11 @@ async fn run(sh: Arc<Shared>, mut stop: watch::Receiver<bool>, tls: Option<Tls>)
 /// `scheme://user:***@host:port/vhost` of one broker, for logs.
 fn broker_url(sh: &Shared, b: &Broker) -> String {
     let u = &sh.cfg.transport_url;
-    let vhost = if u.virtual_host == "/" { "" } else { &u.virtual_host };
+    let vhost = if u.virtual_host == "/" {
+        ""
+    } else {
+        &u.virtual_host
+    };
     format!("{}://{}/{}", u.scheme, b.masked(), vhost)
 }
 
@@ -190,7 +203,11 @@ struct ChanEvents(mpsc::UnboundedSender<ChanEvent>);
 
 #[async_trait]
 impl ChannelCallback for ChanEvents {
-    async fn close(&mut self, _: &Channel, close: CloseChannel) -> Result<(), amqprs::error::Error> {
+    async fn close(
+        &mut self,
+        _: &Channel,
+        close: CloseChannel,
+    ) -> Result<(), amqprs::error::Error> {
         let _ = self.0.send(ChanEvent::Closed(format!(
             "{} {}",
             close.reply_code(),
@@ -206,7 +223,9 @@ impl ChannelCallback for ChanEvents {
         Ok(true)
     }
     async fn publish_ack(&mut self, _: &Channel, ack: Ack) {
-        let _ = self.0.send(ChanEvent::Ack(ack.delivery_tag(), ack.mutiple()));
+        let _ = self
+            .0
+            .send(ChanEvent::Ack(ack.delivery_tag(), ack.mutiple()));
     }
     async fn publish_nack(&mut self, _: &Channel, nack: Nack) {
         let _ = self.0.send(ChanEvent::Nack(nack.delivery_tag()));
@@ -221,7 +240,11 @@ struct DeclEvents(Arc<std::sync::Mutex<Option<(u16, String)>>>);
 
 #[async_trait]
 impl ChannelCallback for DeclEvents {
-    async fn close(&mut self, _: &Channel, close: CloseChannel) -> Result<(), amqprs::error::Error> {
+    async fn close(
+        &mut self,
+        _: &Channel,
+        close: CloseChannel,
+    ) -> Result<(), amqprs::error::Error> {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((close.reply_code(), close.reply_text().clone()));
         Ok(())
@@ -264,7 +287,11 @@ impl ConnectionCallback for ConnEvents {
     }
     async fn unblocked(&mut self, _: &Connection) {
         self.sh.lock().stats.blocked = false;
-        log::info!("{}: broker {} unblocked publishing", self.sh.describe, self.broker);
+        log::info!(
+            "{}: broker {} unblocked publishing",
+            self.sh.describe,
+            self.broker
+        );
     }
     async fn secret_updated(&mut self, _: &Connection) {}
 }
@@ -347,14 +374,21 @@ async fn explain_open_error(
         return login();
     }
     let network_drop = matches!(e, amqprs::error::Error::NetworkError(_))
-        && !lower.contains("refused")
-        && !lower.contains("resolve")
-        && !lower.contains("unreachable");
+        && [
+            "peer shutdown",
+            "reset by peer",
+            "unexpected eof",
+            "broken pipe",
+        ]
+        .iter()
+        .any(|k| lower.contains(k));
     if network_drop {
         if url.tls.is_none() && speaks_amqp(&b.host, b.port).await {
             return login();
         }
-        return format!("{text} (the peer closed the connection before the AMQP handshake completed)");
+        return format!(
+            "{text} (the peer closed the connection before the AMQP handshake completed)"
+        );
     }
     text
 }
@@ -420,7 +454,12 @@ async fn declare(sh: &Shared, conn: &Connection) -> Result<(), String> {
                     .await
                     .map_err(|e| format!("exchange '{}': {e}", cfg.exchange))?;
             }
-            Some((code, text)) => return Err(format!("declaring exchange '{}': {code} {text}", cfg.exchange)),
+            Some((code, text)) => {
+                return Err(format!(
+                    "declaring exchange '{}': {code} {text}",
+                    cfg.exchange
+                ))
+            }
             None => return Err(format!("declaring exchange '{}': {e}", cfg.exchange)),
         }
     }
@@ -489,11 +528,23 @@ impl Session {
                 st.stats.resent_notifications += out.iter().filter(|o| o.resend).count() as u64;
                 out
             };
-            for o in out {
-                let args = BasicPublishArguments::new(exchange, &o.routing_key);
-                if let Err(e) = self.chan.basic_publish(props.clone(), o.body.to_vec(), args).await {
-                    return End::Lost(format!("publish failed: {e}"));
+            // Bounded by the in-flight window, but a broker that stops reading (blocked,
+            // or a dead peer before the heartbeat notices) must not keep `close()` waiting.
+            let chan = &self.chan;
+            let props = &props;
+            let send = async move {
+                for o in out {
+                    let args = BasicPublishArguments::new(exchange, &o.routing_key);
+                    chan.basic_publish(props.clone(), o.body.to_vec(), args)
+                        .await?;
                 }
+                Ok::<(), amqprs::error::Error>(())
+            };
+            tokio::select! {
+                r = send => if let Err(e) = r {
+                    return End::Lost(format!("publish failed: {e}"));
+                },
+                _ = stopped(stop) => return End::Stopped,
             }
             tokio::select! {
                 biased;

@@ -71,7 +71,7 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    fn emit(&self, event: AgentEvent) {
+    pub(crate) fn emit(&self, event: AgentEvent) {
         let mut subs = lock(&self.events);
         if subs.is_empty() {
             return;
@@ -90,6 +90,12 @@ pub enum AgentEvent {
     CycleFinished {
         task: usize,
         report: CycleReport,
+    },
+    /// A pollster is being called (it was not skipped); emitted just before the call.
+    PollsterCalled {
+        interval: Duration,
+        source: String,
+        pollster: String,
     },
     /// A slot came while the task's previous cycle was still running.
     CycleSkipped {
@@ -170,6 +176,12 @@ impl AgentManager {
                 events: Mutex::new(Vec::new()),
             }),
         }
+    }
+
+    /// Events of the running agent (subscribe before `start` to see the first cycles).
+    /// Drop the receiver when done: events are not buffered for receivers that are gone.
+    pub fn subscribe(&self) -> Receiver<AgentEvent> {
+        subscribe(&self.engine)
     }
 
     /// The tasks, sources and pollsters that will be polled.
@@ -286,6 +298,12 @@ impl AgentManager {
     }
 }
 
+fn subscribe(engine: &Engine) -> Receiver<AgentEvent> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    lock(&engine.events).push(tx);
+    rx
+}
+
 fn log_cycle(r: &CycleReport) {
     let polled = r
         .pollsters
@@ -396,9 +414,7 @@ impl RunningAgent {
     /// Events from now on. Drop the receiver when done: events are not buffered for
     /// receivers that are gone.
     pub fn subscribe(&self) -> Receiver<AgentEvent> {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        lock(&self.engine.events).push(tx);
-        rx
+        subscribe(&self.engine)
     }
 
     /// The tasks being polled.

@@ -217,7 +217,8 @@ pub enum DefinitionError {
         location: Option<Location>,
         /// The source's `name`, when the error is inside a named source.
         source_name: Option<String>,
-        rule: Rule,
+        /// Boxed: keeps `Result<_, DefinitionError>` small.
+        rule: Box<Rule>,
     },
 }
 
@@ -573,7 +574,7 @@ impl Checker<'_> {
             path: self.path.to_path_buf(),
             location: self.locate(steps),
             source_name: source_name.map(str::to_string),
-            rule,
+            rule: Box::new(rule),
         }
     }
 
@@ -922,7 +923,8 @@ const HERE: &str = "\u{0}longshore-locate";
 fn locate(text: &str, steps: &[Step<'_>]) -> Option<Location> {
     let de = serde_yaml::Deserializer::from_str(text);
     match (Locate { steps }).deserialize(de) {
-        Err(e) if e.to_string().starts_with(HERE) => e.location().map(Location::from),
+        // The message is prefixed with the node's path ("sources[0]: ...").
+        Err(e) if e.to_string().contains(HERE) => e.location().map(Location::from),
         _ => None,
     }
 }

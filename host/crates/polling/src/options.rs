@@ -182,7 +182,7 @@ fn float(cfg: &Config, section: &str, option: &str) -> Result<Option<f64>, Optio
             .map_err(|_| bad(section, option, v, "expected a number of seconds"))?,
         _ => return Err(bad(section, option, v, "expected a number of seconds")),
     };
-    if !f.is_finite() || f < 0.0 || f > 1e9 {
+    if !(0.0..=1e9).contains(&f) {
         return Err(bad(section, option, v, "expected a number of seconds, 0 or more"));
     }
     Ok(Some(f))
@@ -247,7 +247,7 @@ impl PollingOptions {
         )?;
         let pollster_timeout = match float(cfg, "polling", "pollster_timeout")? {
             None => None,
-            Some(f) if f == 0.0 => None,
+            Some(0.0) => None,
             Some(f) => Some(Duration::from_secs_f64(f)),
         };
         let max_backoff = match int(cfg, "polling", "max_backoff_interval")? {

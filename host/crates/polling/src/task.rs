@@ -245,6 +245,11 @@ impl PollingTask {
         }
         report.resources = resources.len();
         log::debug!(target: LOG, "Polling pollster {} in the context of {}", p.name, source.name);
+        engine.emit(crate::agent::AgentEvent::PollsterCalled {
+            interval: self.interval,
+            source: source.name.clone(),
+            pollster: p.name.clone(),
+        });
 
         // One timestamp per pollster run, taken before the call (Ceilometer's
         // `polling_timestamp`).
@@ -486,12 +491,15 @@ impl PollingTask {
     }
 }
 
+/// One discovery URL's result in a cycle, computed by the first pollster that needs it.
+type DiscoverySlot = Arc<OnceLock<Arc<Vec<Resource>>>>;
+
 /// The state shared by every pollster run of one cycle.
 struct Cycle {
     /// The pollster cache (`ctx.cached`).
     cache: Arc<CycleCache>,
     /// Discovery URL → resources, computed once per cycle.
-    discovered: Mutex<HashMap<String, Arc<OnceLock<Arc<Vec<Resource>>>>>>,
+    discovered: Mutex<HashMap<String, DiscoverySlot>>,
     /// Pollster name → resources already handed to it this cycle.
     history: Mutex<HashMap<String, HashSet<Resource>>>,
     discoveries: Mutex<Vec<DiscoveryReport>>,

@@ -135,8 +135,14 @@ mod tests {
             notification_timestamp(at(1_735_787_045, 987_654)),
             "2025-01-02 03:04:05.987654"
         );
-        assert_eq!(polling_timestamp(at(1_735_787_045, 0)), "2025-01-02T03:04:05");
-        assert_eq!(polling_timestamp(at(1_735_787_045, 1)), "2025-01-02T03:04:05.000001");
+        assert_eq!(
+            polling_timestamp(at(1_735_787_045, 0)),
+            "2025-01-02T03:04:05"
+        );
+        assert_eq!(
+            polling_timestamp(at(1_735_787_045, 1)),
+            "2025-01-02T03:04:05.000001"
+        );
         // sub-microsecond parts are floored, not rounded
         assert_eq!(
             polling_timestamp(UNIX_EPOCH + Duration::new(0, 999)),

@@ -1,6 +1,7 @@
 //! The file publisher: every meter message as one line of Python-identical JSON, to a
-//! file (`file:///path`, appended) or standard output (`-`, `stdout`). A writer thread
-//! does the I/O behind a bounded queue, so `publish` never waits on the disk for long.
+//! file (`file:///path` or a plain path, appended) or standard output (`-`, `stdout`).
+//! A writer thread does the I/O behind a bounded queue, so `publish` never waits on the
+//! disk for long.
 //!
 //! Overload policy: the queue holds [`FileOptions::queue_batches`] batches. When it is
 //! full, `publish` waits up to [`FileOptions::publish_wait`] for room, then drops the
@@ -60,12 +61,14 @@ pub enum FileTarget {
 
 impl FileTarget {
     /// Parse `-`, `stdout`, `file:///abs/path`, `file://localhost/abs/path`,
-    /// `file:/abs/path` or `file:relative/path` (`%XX` escapes decoded).
+    /// `file:/abs/path`, `file:relative/path` (`%XX` escapes decoded in `file:` URLs), or
+    /// a plain path (taken as is).
     pub fn parse(url: &str) -> Result<FileTarget, PublishError> {
         let bad = |why: &str| PublishError::Failed {
             publisher: url.to_owned(),
             message: format!(
-                "{why}; expected file:///absolute/path, file:relative/path, - or stdout"
+                "{why}; expected file:///absolute/path, file:relative/path, a plain path, \
+                 - or stdout"
             ),
         };
         let url = url.trim();
@@ -73,7 +76,10 @@ impl FileTarget {
             return Ok(FileTarget::Stdout);
         }
         let Some(rest) = url.strip_prefix("file:") else {
-            return Err(bad("not a file publisher URL"));
+            if url.is_empty() || url.contains("://") {
+                return Err(bad("not a file publisher URL"));
+            }
+            return Ok(FileTarget::Path(PathBuf::from(url)));
         };
         if rest.contains('?') {
             return Err(bad(
@@ -311,11 +317,7 @@ impl Publisher for FilePublisher {
         }
         // Stop comes after every batch already queued, so this also flushes them.
         self.round_trip(Command::Stop, timeout)?;
-        let handle = self
-            .worker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let handle = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(handle) = handle {
             // The writer acknowledged Stop and is returning: this join is immediate.
             let _ = handle.join();
@@ -399,11 +401,32 @@ mod tests {
         let p = |u: &str| FileTarget::parse(u).unwrap();
         assert_eq!(p("-"), FileTarget::Stdout);
         assert_eq!(p("stdout"), FileTarget::Stdout);
-        assert_eq!(p("file:///var/log/x.jsonl"), FileTarget::Path("/var/log/x.jsonl".into()));
-        assert_eq!(p("file://localhost/tmp/a b"), FileTarget::Path("/tmp/a b".into()));
+        assert_eq!(
+            p("file:///var/log/x.jsonl"),
+            FileTarget::Path("/var/log/x.jsonl".into())
+        );
+        assert_eq!(
+            p("file://localhost/tmp/a b"),
+            FileTarget::Path("/tmp/a b".into())
+        );
         assert_eq!(p("file:/tmp/a%20b"), FileTarget::Path("/tmp/a b".into()));
-        assert_eq!(p("file:out/x.jsonl"), FileTarget::Path("out/x.jsonl".into()));
-        for bad in ["file://host/x", "file:", "file:///x?max_bytes=1", "notifier://", "file:///%zz"] {
+        assert_eq!(
+            p("file:out/x.jsonl"),
+            FileTarget::Path("out/x.jsonl".into())
+        );
+        assert_eq!(
+            p("/tmp/a%20b.jsonl"),
+            FileTarget::Path("/tmp/a%20b.jsonl".into())
+        );
+        assert_eq!(p("out.jsonl"), FileTarget::Path("out.jsonl".into()));
+        for bad in [
+            "file://host/x",
+            "file:",
+            "file:///x?max_bytes=1",
+            "notifier://",
+            "file:///%zz",
+            "",
+        ] {
             let err = FileTarget::parse(bad).unwrap_err().to_string();
             assert!(err.starts_with(bad.trim()), "{err}");
             assert!(err.contains("expected file:///absolute/path"), "{err}");

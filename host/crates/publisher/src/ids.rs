@@ -109,7 +109,10 @@ mod tests {
         let ticks = 0x1f1_e61f_f53b_9b76u64;
         let unix_100ns = ticks - GREGORIAN_TO_UNIX_TICKS;
         let at = UNIX_EPOCH
-            + Duration::new(unix_100ns / 10_000_000, (unix_100ns % 10_000_000) as u32 * 100);
+            + Duration::new(
+                unix_100ns / 10_000_000,
+                (unix_100ns % 10_000_000) as u32 * 100,
+            );
         let mut buf = [0u8; 36];
         let id = g.next_at(at).hyphenated().encode_lower(&mut buf).to_owned();
         assert_eq!(id, "f53b9b76-e61f-11f1-aeaa-02fc00000001");
@@ -161,6 +164,8 @@ mod tests {
         assert_eq!(Uuid::parse_str(&s).unwrap().get_version_num(), 4);
         let h = uuid4_hex();
         assert_eq!(h.len(), 32);
-        assert!(h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(h
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
     }
 }

@@ -55,7 +55,9 @@ pub trait Publisher: Send + Sync {
 pub enum PublishError {
     #[error("publisher {0} is closed")]
     Closed(String),
-    #[error("timed out after {timeout:?} with {pending} message(s) not yet delivered by {publisher}")]
+    #[error(
+        "timed out after {timeout:?} with {pending} message(s) not yet delivered by {publisher}"
+    )]
     Timeout {
         publisher: String,
         timeout: Duration,

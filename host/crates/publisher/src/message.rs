@@ -37,7 +37,13 @@ pub fn meter_message_from_counter(
     ids: &Uuid1Generator,
     defaults: &MessageDefaults<'_>,
 ) -> Map {
-    build(sample, sample.resource_metadata().clone(), signer, ids, defaults)
+    build(
+        sample,
+        sample.resource_metadata().clone(),
+        signer,
+        ids,
+        defaults,
+    )
 }
 
 /// As [`meter_message_from_counter`], moving the resource metadata out of the sample
@@ -167,11 +173,16 @@ mod tests {
             ]
         );
         assert_eq!(m.get("source").and_then(Value::as_str), Some("openstack"));
-        assert_eq!(m.get("counter_type").and_then(Value::as_str), Some("cumulative"));
+        assert_eq!(
+            m.get("counter_type").and_then(Value::as_str),
+            Some("cumulative")
+        );
         assert_eq!(m.get("monotonic_time").and_then(Value::as_f64), Some(1.5));
         assert!(m.get("user_name").is_some_and(Value::is_null));
         assert_eq!(
-            m.get("message_signature").and_then(Value::as_str).map(str::len),
+            m.get("message_signature")
+                .and_then(Value::as_str)
+                .map(str::len),
             Some(64)
         );
         assert!(crate::signature::verify_signature(&m, "s"));

@@ -25,40 +25,65 @@ fn ascii_to_string(bytes: Vec<u8>) -> String {
 
 /// Append the JSON text of `value`.
 pub fn write_value(out: &mut Vec<u8>, value: &Value) {
+    value_g::<false>(out, value)
+}
+
+/// Append the JSON text of a dict, keys in insertion order.
+pub fn write_map(out: &mut Vec<u8>, map: &Map) {
+    map_g::<false>(out, map)
+}
+
+/// Append the JSON text of a list.
+pub fn write_list(out: &mut Vec<u8>, items: &[Value]) {
+    list_g::<false>(out, items)
+}
+
+/// Append the JSON text of `map` as it appears inside a JSON string literal, i.e.
+/// `json.dumps(json.dumps(map))` without its outer quotes: every `"` and `\` of the
+/// text escaped once more. This writes oslo's double-encoded envelope in one pass.
+pub fn write_map_nested(out: &mut Vec<u8>, map: &Map) {
+    map_g::<true>(out, map)
+}
+
+/// Append `s` as a JSON string literal, nested inside another string literal (see
+/// [`write_map_nested`]): `\"...\"`.
+pub fn write_str_nested(out: &mut Vec<u8>, s: &str) {
+    str_g::<true>(out, s)
+}
+
+fn value_g<const NESTED: bool>(out: &mut Vec<u8>, value: &Value) {
     match value.get() {
         ValueRef::Null => out.extend_from_slice(b"null"),
         ValueRef::Bool(true) => out.extend_from_slice(b"true"),
         ValueRef::Bool(false) => out.extend_from_slice(b"false"),
         ValueRef::Int(i) => write_int(out, i),
         ValueRef::Float(f) => write_float(out, f),
-        ValueRef::Str(s) => write_str(out, s),
-        ValueRef::List(items) => write_list(out, items),
-        ValueRef::Map(m) => write_map(out, m),
+        ValueRef::Str(s) => str_g::<NESTED>(out, s),
+        ValueRef::List(items) => list_g::<NESTED>(out, items),
+        ValueRef::Map(m) => map_g::<NESTED>(out, m),
     }
 }
 
-/// Append the JSON text of a dict, keys in insertion order.
-pub fn write_map(out: &mut Vec<u8>, map: &Map) {
+fn map_g<const NESTED: bool>(out: &mut Vec<u8>, map: &Map) {
     out.push(b'{');
     for (i, (k, v)) in map.iter().enumerate() {
         if i > 0 {
             out.extend_from_slice(b", ");
         }
-        write_str(out, k);
+        str_g::<NESTED>(out, k);
         out.extend_from_slice(b": ");
-        write_value(out, v);
+        value_g::<NESTED>(out, v);
     }
     out.push(b'}');
 }
 
-/// Append the JSON text of a list.
-pub fn write_list(out: &mut Vec<u8>, items: &[Value]) {
+fn list_g<const NESTED: bool>(out: &mut Vec<u8>, items: &[Value]) {
     out.push(b'[');
     for (i, v) in items.iter().enumerate() {
         if i > 0 {
             out.extend_from_slice(b", ");
         }
-        write_value(out, v);
+        value_g::<NESTED>(out, v);
     }
     out.push(b']');
 }
@@ -129,16 +154,31 @@ static ESCAPE: [u8; 256] = {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Append `s` as a JSON string literal with `ensure_ascii=True`: `"` and `\` escaped,
+/// Append `s` as a JSON string literal with `ensure_ascii=True`: `"` and `\\` escaped,
 /// `\b \f \n \r \t` short forms, other control characters and DEL as `\u00XX`, and
 /// everything non-ASCII as lowercase `\uXXXX` (UTF-16 surrogate pairs above U+FFFF).
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    str_g::<false>(out, s)
+}
+
+fn str_g<const NESTED: bool>(out: &mut Vec<u8>, s: &str) {
+    // Nested, the quote and the backslash that starts an escape are themselves escaped.
+    let quote: &[u8] = if NESTED { b"\\\"" } else { b"\"" };
+    let backslash: &[u8] = if NESTED { b"\\\\" } else { b"\\" };
     let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
+    out.reserve(bytes.len() + 4);
+    out.extend_from_slice(quote);
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
+        // Skip 8 clean bytes at a time (most strings need no escaping at all).
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+            if !needs_escape(word) {
+                i += 8;
+                continue;
+            }
+        }
         let esc = ESCAPE[bytes[i] as usize];
         if esc == 0 {
             i += 1;
@@ -147,7 +187,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
         out.extend_from_slice(&bytes[start..i]);
         match esc {
             b'u' => {
-                write_u16_escape(out, bytes[i] as u16);
+                write_u16_escape(out, backslash, bytes[i] as u16);
                 i += 1;
             }
             b'U' => {
@@ -157,27 +197,51 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
                 let cp = c as u32;
                 if cp >= 0x10000 {
                     let v = cp - 0x10000;
-                    write_u16_escape(out, 0xd800 | (v >> 10) as u16);
-                    write_u16_escape(out, 0xdc00 | (v & 0x3ff) as u16);
+                    write_u16_escape(out, backslash, 0xd800 | (v >> 10) as u16);
+                    write_u16_escape(out, backslash, 0xdc00 | (v & 0x3ff) as u16);
                 } else {
-                    write_u16_escape(out, cp as u16);
+                    write_u16_escape(out, backslash, cp as u16);
                 }
                 i += c.len_utf8();
             }
+            b'"' => {
+                out.extend_from_slice(backslash);
+                out.extend_from_slice(quote);
+                i += 1;
+            }
+            b'\\' => {
+                out.extend_from_slice(backslash);
+                out.extend_from_slice(backslash);
+                i += 1;
+            }
             letter => {
-                out.extend_from_slice(&[b'\\', letter]);
+                out.extend_from_slice(backslash);
+                out.push(letter);
                 i += 1;
             }
         }
         start = i;
     }
     out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
+    out.extend_from_slice(quote);
 }
 
-fn write_u16_escape(out: &mut Vec<u8>, u: u16) {
+/// Whether any byte of `w` is < 0x20, `"`, `\\` or >= 0x7f (exact, SWAR).
+#[inline]
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let high = (w | ((w & !HIGH).wrapping_add(ONES))) & HIGH;
+    let quote = has_zero(w ^ (ONES * b'"' as u64));
+    let backslash = has_zero(w ^ (ONES * b'\\' as u64));
+    (control | high | quote | backslash) != 0
+}
+
+fn write_u16_escape(out: &mut Vec<u8>, backslash: &[u8], u: u16) {
+    out.extend_from_slice(backslash);
     out.extend_from_slice(&[
-        b'\\',
         b'u',
         HEX[(u >> 12) as usize & 0xf],
         HEX[(u >> 8) as usize & 0xf],
@@ -189,9 +253,11 @@ fn write_u16_escape(out: &mut Vec<u8>, u: u16) {
 /// A stack buffer for Python's `repr(float)`: `512.0`, `0.1`, `1e+16`, `1e-05`,
 /// `12345.678`, `inf`, `-inf`, `nan`.
 ///
-/// Digits are the shortest that round-trip (Rust's `{:e}` and CPython's `repr` both pick
-/// the shortest, closest decimal); the layout follows CPython's `format_float_short`:
-/// exponent form when the decimal exponent is < -4 or >= 16, `.0` added to integers.
+/// Digits are the shortest that round-trip, closest to the exact value (Rust's `{:e}`),
+/// except that exact ties between two shortest candidates go to the even one as in
+/// CPython's dtoa (Rust rounds them up); the layout follows CPython's
+/// `format_float_short`: exponent form when the decimal exponent is < -4 or >= 16, `.0`
+/// added to integers.
 pub struct FloatBuf {
     buf: [u8; 32],
 }
@@ -216,7 +282,10 @@ impl FloatBuf {
             return if f > 0.0 { "inf" } else { "-inf" };
         }
         // "-d.ddde-N": at most 1 + 17 + 1 + 5 bytes.
-        let mut sci = Scratch { buf: [0; 32], len: 0 };
+        let mut sci = Scratch {
+            buf: [0; 32],
+            len: 0,
+        };
         // Writing into a fixed buffer large enough for any f64 cannot fail.
         let _ = std::fmt::Write::write_fmt(&mut sci, format_args!("{f:e}"));
         let sci = &sci.buf[..sci.len];
@@ -237,7 +306,14 @@ impl FloatBuf {
                 nd += 1;
             }
         }
-        let digits = &digits[..nd.max(1)];
+        let mut nd = nd.max(1);
+        let mut exp = exp;
+        if let Some((d, e)) = half_even_tie(f, nd) {
+            nd = d.len();
+            digits[..nd].copy_from_slice(&d.buf[..nd]);
+            exp = e;
+        }
+        let digits = &digits[..nd];
 
         let out = &mut self.buf;
         let mut n = 0;
@@ -284,6 +360,94 @@ impl FloatBuf {
         // Only ASCII digits, signs, '.', 'e' were written.
         std::str::from_utf8(&self.buf[..n]).unwrap_or("nan")
     }
+}
+
+/// Up to 17 significant digits.
+struct Digits {
+    buf: [u8; 20],
+    len: usize,
+}
+
+impl Digits {
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// When the exact value of `f` lies exactly halfway between the two `n`-digit decimals
+/// that both round-trip, CPython picks the even one: returns those digits (trailing zeros
+/// stripped) and the decimal exponent; None when there is no tie.
+///
+/// A tie needs an exact decimal expansion of n + 1 digits ending in 5, i.e. `f` =
+/// m·2^e with m odd and -27 <= e < 0 (integers have no ties: their neighbours are at
+/// least 1 apart; longer expansions have more than 18 digits), so this is cheap.
+fn half_even_tie(f: f64, n: usize) -> Option<(Digits, i32)> {
+    let bits = f.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let frac = bits & ((1u64 << 52) - 1);
+    let (mut m, mut e) = if biased == 0 {
+        (frac, -1074)
+    } else {
+        (frac | (1u64 << 52), biased - 1075)
+    };
+    if m == 0 {
+        return None;
+    }
+    let tz = m.trailing_zeros();
+    m >>= tz;
+    e += tz as i32;
+    if !(-27..0).contains(&e) {
+        return None;
+    }
+    // f = m * 5^-e / 10^-e exactly; m < 2^53 and 5^27 < 2^63 fit in u128.
+    let exact = u128::from(m) * 5u128.pow(e.unsigned_abs());
+    let len = decimal_len(exact);
+    if len != n + 1 {
+        return None;
+    }
+    let mut d = exact / 10;
+    if d % 2 == 0 {
+        // The lower candidate wins only if it round-trips: next to a power of two the
+        // lower neighbour is closer and it may not (then the upper one is the shortest).
+        // The upper candidate always round-trips when there is a tie at all.
+        let mut text = Scratch {
+            buf: [0; 32],
+            len: 0,
+        };
+        std::fmt::Write::write_fmt(&mut text, format_args!("{d}e{}", e + 1)).ok()?;
+        let candidate: f64 = std::str::from_utf8(&text.buf[..text.len])
+            .ok()?
+            .parse()
+            .ok()?;
+        if candidate != f.abs() {
+            return None;
+        }
+    } else {
+        d += 1;
+    }
+    let dlen = decimal_len(d);
+    let sci_exp = dlen as i32 - 1 + e + 1;
+    while d % 10 == 0 {
+        d /= 10;
+    }
+    let mut out = Digits {
+        buf: [0; 20],
+        len: decimal_len(d),
+    };
+    for i in (0..out.len).rev() {
+        out.buf[i] = b'0' + (d % 10) as u8;
+        d /= 10;
+    }
+    Some((out, sci_exp))
+}
+
+fn decimal_len(mut v: u128) -> usize {
+    let mut n = 1;
+    while v >= 10 {
+        v /= 10;
+        n += 1;
+    }
+    n
 }
 
 fn parse_exp(s: &[u8]) -> i32 {
@@ -348,6 +512,11 @@ mod tests {
             (1.7976931348623157e308, "1.7976931348623157e+308"),
             (5e-324, "5e-324"),
             (9999999999999998.0, "9999999999999998.0"),
+            // exact ties: CPython rounds half to even, Rust's shortest form rounds up
+            (-(920_912_589_697_970.0 + 0.25), "-920912589697970.2"),
+            (920_912_589_697_970.0 + 0.75, "920912589697970.8"),
+            // ... but only between candidates that both round-trip (2^-24)
+            (2f64.powi(-24), "5.960464477539063e-08"),
             (f64::INFINITY, "inf"),
             (f64::NEG_INFINITY, "-inf"),
             (f64::NAN, "nan"),
@@ -387,10 +556,56 @@ mod tests {
     }
 
     #[test]
+    fn swar_escape_test_is_exact_for_every_byte() {
+        for b in 0u8..=255 {
+            for pos in 0..8 {
+                let mut chunk = *b"abcdefgh";
+                chunk[pos] = b;
+                let want = ESCAPE[b as usize] != 0;
+                assert_eq!(
+                    needs_escape(u64::from_le_bytes(chunk)),
+                    want,
+                    "byte {b:#x} at {pos}"
+                );
+            }
+        }
+        // long strings take the 8-byte path, with escapes at every offset
+        for pos in 0..20 {
+            let mut s = "x".repeat(20);
+            s.insert(pos, '"');
+            let mut want = String::from("\"");
+            want.push_str(&s.replace('"', "\\\""));
+            want.push('"');
+            assert_eq!(to_string(&Value::from(s.as_str())), want);
+        }
+    }
+
+    #[test]
+    fn nested_text_is_the_json_string_of_the_plain_text() {
+        let m = Map::new()
+            .with("k\"ey", "a\\b\"c\n\u{1}é😀")
+            .with(
+                "l",
+                Value::list([Value::from("x"), Value::from(1.5), Value::NULL]),
+            )
+            .with("m", Map::new().with("q", "\"\"\"\"\"\"\"\"\"\""));
+        let plain = map_to_string(&m);
+        let mut want = Vec::new();
+        write_str(&mut want, &plain);
+        let mut nested = Vec::new();
+        write_map_nested(&mut nested, &m);
+        // write_str adds the outer quotes; the nested form leaves them to the caller.
+        assert_eq!(nested, want[1..want.len() - 1]);
+    }
+
+    #[test]
     fn containers_use_python_separators() {
         let m = Map::new()
             .with("a", 1)
-            .with("b", Value::list([Value::from(1.5), Value::NULL, Value::from(true)]))
+            .with(
+                "b",
+                Value::list([Value::from(1.5), Value::NULL, Value::from(true)]),
+            )
             .with("c", Map::new())
             .with("d", Value::list([]))
             .with("e", false);

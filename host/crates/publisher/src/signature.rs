@@ -54,13 +54,13 @@ impl Signer {
 
     /// As [`Signer::sign`], writing the hex digest into `out`; None for an empty secret.
     pub fn sign_into<'a>(&self, message: &Map, out: &'a mut [u8; 64]) -> Option<&'a str> {
-        let mut sink = HmacSink {
+        let mut walker = Walker::new(HmacSink {
             mac: self.mac.clone()?,
             buf: [0; SINK_LEN],
             len: 0,
-        };
-        walk_map(&mut sink, message, None);
-        let digest = sink.finish();
+        });
+        walker.walk(message);
+        let digest = walker.sink.finish();
         const HEX: &[u8; 16] = b"0123456789abcdef";
         for (i, b) in digest.iter().enumerate() {
             out[2 * i] = HEX[(b >> 4) as usize];
@@ -76,9 +76,13 @@ pub fn compute_signature(message: &Map, secret: &str) -> String {
     Signer::new(secret).sign(message)
 }
 
-/// Ceilometer's `verify_signature`: constant-time comparison of the recomputed signature
-/// with the message's `message_signature` (missing → false).
+/// Ceilometer's `verify_signature`: true when no secret is configured; otherwise a
+/// constant-time comparison of the recomputed signature with the message's
+/// `message_signature` (missing or not a string → false).
 pub fn verify_signature(message: &Map, secret: &str) -> bool {
+    if secret.is_empty() {
+        return true;
+    }
     let Some(claimed) = message.get(SIGNATURE_KEY).and_then(Value::as_str) else {
         return false;
     };
@@ -94,9 +98,9 @@ pub fn verify_signature(message: &Map, secret: &str) -> bool {
 /// The exact bytes Ceilometer feeds to the HMAC for `message` (leaf names and `str()`
 /// values, no separators). For diagnosing signature mismatches.
 pub fn signing_input(message: &Map) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1024);
-    walk_map(&mut out, message, None);
-    out
+    let mut walker = Walker::new(Vec::with_capacity(1024));
+    walker.walk(message);
+    walker.sink
 }
 
 /// Where the leaves go: the HMAC, or a buffer for [`signing_input`].
@@ -142,63 +146,105 @@ impl Sink for HmacSink {
     }
 }
 
-/// The flattened name of a nested dict, as a chain of parent keys on the stack.
-struct Path<'a> {
-    parent: Option<&'a Path<'a>>,
-    key: &'a str,
+/// A dict entry with its key's first 8 bytes as a big-endian integer: most key
+/// comparisons are then one integer comparison.
+#[derive(Clone, Copy)]
+struct Entry<'m> {
+    pre: u64,
+    key: &'m str,
+    value: &'m Value,
 }
 
-fn write_path<S: Sink>(sink: &mut S, path: &Path<'_>) {
-    if let Some(parent) = path.parent {
-        write_path(sink, parent);
-    }
-    sink.write(path.key.as_bytes());
-    sink.write(b":");
-}
-
-/// Maps up to this size are sorted on the stack.
-const STACK_ENTRIES: usize = 48;
-static NULL: Value = Value::NULL;
-
-/// Python's `sorted(d.items())` (keys are unique, so only keys are compared; `str`
-/// order is code point order, which is UTF-8 byte order), then `f(entries)`.
-fn with_sorted<'m, R>(map: &'m Map, f: impl FnOnce(&[(&'m str, &'m Value)]) -> R) -> R {
-    if map.len() <= STACK_ENTRIES {
-        let mut arr: [(&str, &Value); STACK_ENTRIES] = [("", &NULL); STACK_ENTRIES];
-        for (slot, kv) in arr.iter_mut().zip(map.iter()) {
-            *slot = kv;
+impl<'m> Entry<'m> {
+    fn new(key: &'m str, value: &'m Value) -> Entry<'m> {
+        let mut pre = 0u64;
+        for (i, &b) in key.as_bytes().iter().take(8).enumerate() {
+            pre |= u64::from(b) << (56 - 8 * i);
         }
-        let entries = &mut arr[..map.len()];
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        f(entries)
-    } else {
-        let mut entries: Vec<(&str, &Value)> = map.iter().collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        f(&entries)
+        Entry { pre, key, value }
+    }
+
+    /// Zero-padding keeps the prefix order consistent with byte order; equal prefixes
+    /// fall back to the whole keys.
+    #[inline]
+    fn less(&self, other: &Entry<'_>) -> bool {
+        self.pre < other.pre || (self.pre == other.pre && self.key < other.key)
     }
 }
 
-/// `recursive_keypairs`: dicts recurse (an empty dict yields nothing), every other value
-/// is a leaf `name` + `str(value)`.
-fn walk_map<S: Sink>(sink: &mut S, map: &Map, path: Option<&Path<'_>>) {
-    with_sorted(map, |entries| {
-        for &(key, value) in entries {
-            if let ValueRef::Map(sub) = value.get() {
-                let here = Path { parent: path, key };
-                walk_map(sink, sub, Some(&here));
-                continue;
-            }
-            // Only the flattened name `message_signature` is skipped, i.e. the top level.
-            if path.is_none() && key == SIGNATURE_KEY {
-                continue;
-            }
-            if let Some(p) = path {
-                write_path(sink, p);
-            }
-            sink.write(key.as_bytes());
-            write_str_value(sink, value);
+/// Python's `sorted(d.items())`: keys are unique, so only keys are compared; `str`
+/// order is code point order, which is UTF-8 byte order.
+fn sort_entries(entries: &mut [Entry<'_>]) {
+    if entries.len() > 32 {
+        entries.sort_unstable_by(|a, b| a.pre.cmp(&b.pre).then_with(|| a.key.cmp(b.key)));
+        return;
+    }
+    // Insertion sort: dicts here have a few dozen keys at most.
+    for i in 1..entries.len() {
+        let e = entries[i];
+        let mut j = i;
+        while j > 0 && e.less(&entries[j - 1]) {
+            entries[j] = entries[j - 1];
+            j -= 1;
         }
-    })
+        entries[j] = e;
+    }
+}
+
+/// Depth-first walk of `recursive_keypairs`, reusing one entry stack for the sorted
+/// levels and one buffer for the flattened name prefix (`a:b:`).
+struct Walker<'m, S> {
+    sink: S,
+    stack: Vec<Entry<'m>>,
+    prefix: Vec<u8>,
+}
+
+impl<'m, S: Sink> Walker<'m, S> {
+    fn new(sink: S) -> Walker<'m, S> {
+        Walker {
+            sink,
+            stack: Vec::with_capacity(64),
+            prefix: Vec::with_capacity(64),
+        }
+    }
+
+    /// Dicts recurse (an empty dict yields nothing); every other value is a leaf:
+    /// flattened name, then `str(value)`.
+    fn walk(&mut self, map: &'m Map) {
+        let start = self.stack.len();
+        self.stack.extend(map.iter().map(|(k, v)| Entry::new(k, v)));
+        sort_entries(&mut self.stack[start..]);
+        let end = self.stack.len();
+        for i in start..end {
+            let e = self.stack[i];
+            if let ValueRef::Map(sub) = e.value.get() {
+                let len = self.prefix.len();
+                self.prefix.extend_from_slice(e.key.as_bytes());
+                self.prefix.push(b':');
+                self.walk(sub);
+                self.prefix.truncate(len);
+                continue;
+            }
+            if self.prefix.is_empty() {
+                // Only the flattened name `message_signature` is skipped: the top level.
+                if e.key == SIGNATURE_KEY {
+                    continue;
+                }
+            } else {
+                self.sink.write(&self.prefix);
+            }
+            self.sink.write(e.key.as_bytes());
+            write_str_value(&mut self.sink, e.value);
+        }
+        self.stack.truncate(start);
+    }
+}
+
+/// Sorted entries of a dict inside a list (rare: no stack reuse needed).
+fn sorted(map: &Map) -> Vec<Entry<'_>> {
+    let mut entries: Vec<Entry<'_>> = map.iter().map(|(k, v)| Entry::new(k, v)).collect();
+    sort_entries(&mut entries);
+    entries
 }
 
 /// Python's `str(value)` for a leaf; lists go through `decode_unicode` first.
@@ -231,16 +277,14 @@ fn write_elem_repr<S: Sink>(sink: &mut S, value: &Value) {
         ValueRef::List(items) => write_list_repr(sink, items),
         ValueRef::Map(m) => {
             sink.write(b"{");
-            with_sorted(m, |entries| {
-                for (i, &(k, v)) in entries.iter().enumerate() {
-                    if i > 0 {
-                        sink.write(b", ");
-                    }
-                    write_bytes_repr(sink, k.as_bytes());
-                    sink.write(b": ");
-                    write_elem_repr(sink, v);
+            for (i, e) in sorted(m).iter().enumerate() {
+                if i > 0 {
+                    sink.write(b", ");
                 }
-            });
+                write_bytes_repr(sink, e.key.as_bytes());
+                sink.write(b": ");
+                write_elem_repr(sink, e.value);
+            }
             sink.write(b"}");
         }
         other => write_scalar(sink, other),
@@ -315,6 +359,44 @@ mod tests {
     }
 
     #[test]
+    fn entry_order_is_code_point_order() {
+        let keys = [
+            "abcdefgh",
+            "a",
+            "a\0",
+            "abcdefghi",
+            "abcdefgg\u{ff}",
+            "é",
+            "z",
+            "",
+            "abcdefgh\0",
+            "B",
+            "a:b",
+            "a.b",
+            "ab",
+            "\u{10000}",
+            "\u{ffff}",
+            "image_ref_url",
+            "image_ref",
+            "image",
+            "image_meta",
+        ];
+        let mut entries: Vec<Entry<'_>> =
+            keys.iter().map(|k| Entry::new(k, &Value::NULL)).collect();
+        sort_entries(&mut entries);
+        let got: Vec<&str> = entries.iter().map(|e| e.key).collect();
+        let mut want = keys.to_vec();
+        want.sort_by(|a, b| a.chars().cmp(b.chars()));
+        assert_eq!(got, want);
+        // and the large-map path
+        let many: Vec<String> = (0..100).rev().map(|i| format!("k{i:03}")).collect();
+        let mut entries: Vec<Entry<'_>> =
+            many.iter().map(|k| Entry::new(k, &Value::NULL)).collect();
+        sort_entries(&mut entries);
+        assert!(entries.windows(2).all(|w| w[0].key < w[1].key));
+    }
+
+    #[test]
     fn empty_secret_gives_empty_signature() {
         assert_eq!(compute_signature(&Map::new().with("a", 1), ""), "");
     }
@@ -341,13 +423,20 @@ mod tests {
             "l",
             Value::list([
                 Value::from("a"),
-                Value::from(Map::new().with("z", "1").with("k", Value::list([Value::from(2.0)]))),
+                Value::from(
+                    Map::new()
+                        .with("z", "1")
+                        .with("k", Value::list([Value::from(2.0)])),
+                ),
                 Value::list([]),
                 Value::from(false),
                 Value::from(-3),
             ]),
         );
-        assert_eq!(leaves(&m), "l[b'a', {b'k': [2.0], b'z': b'1'}, [], False, -3]");
+        assert_eq!(
+            leaves(&m),
+            "l[b'a', {b'k': [2.0], b'z': b'1'}, [], False, -3]"
+        );
     }
 
     #[test]
@@ -368,7 +457,13 @@ mod tests {
         m.insert(SIGNATURE_KEY, sig);
         assert!(verify_signature(&m, "s"));
         assert!(!verify_signature(&m, "t"));
+        assert!(
+            verify_signature(&m, ""),
+            "no secret configured: nothing to verify"
+        );
         m.insert("counter_volume", 2.5);
+        assert!(!verify_signature(&m, "s"));
+        m.remove(SIGNATURE_KEY);
         assert!(!verify_signature(&m, "s"));
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use longshore_plugin_api::{Map, Value, ValueRef};
 use longshore_publisher::notification::{
-    encode_notification_into, NotificationIds, EVENT_TYPE, PUBLISHER_ID,
+    encode_inner, encode_notification_into, NotificationIds, EVENT_TYPE, PUBLISHER_ID,
 };
 use longshore_publisher::{compute_signature, pyjson, Signer};
 
@@ -107,7 +107,6 @@ fn every_captured_signature_is_reproduced() {
 #[test]
 fn encode_notification_rebuilds_the_captured_bodies() {
     let mut body = Vec::new();
-    let mut scratch = Vec::new();
     for (name, raw) in bodies() {
         let outer = parse_map(&raw, &name);
         let inner = parse_map(str_of(&outer, "oslo.message").as_bytes(), &name);
@@ -119,18 +118,18 @@ fn encode_notification_rebuilds_the_captured_bodies() {
             unique_id: str_of(&inner, "_unique_id").to_owned(),
         };
         body.clear();
-        encode_notification_into(
-            &mut body,
-            &mut scratch,
-            &samples(&inner),
-            PUBLISHER_ID,
-            EVENT_TYPE,
-            &ids,
-        );
+        encode_notification_into(&mut body, &samples(&inner), PUBLISHER_ID, EVENT_TYPE, &ids);
         assert_eq!(
             String::from_utf8_lossy(&body),
             String::from_utf8_lossy(&raw),
             "{name}"
+        );
+        let mut text = Vec::new();
+        encode_inner(&mut text, &samples(&inner), PUBLISHER_ID, EVENT_TYPE, &ids);
+        assert_eq!(
+            String::from_utf8_lossy(&text),
+            str_of(&outer, "oslo.message"),
+            "{name}: inner"
         );
     }
 }
@@ -143,7 +142,10 @@ fn floats_with_integral_values_stay_floats_when_parsed() {
     let inner = parse_map(str_of(&outer, "oslo.message").as_bytes(), name);
     let s = &samples(&inner)[0];
     assert_eq!(str_of(s, "counter_name"), "memory");
-    assert_eq!(s.get("counter_volume").unwrap().get(), ValueRef::Float(2048.0));
+    assert_eq!(
+        s.get("counter_volume").unwrap().get(),
+        ValueRef::Float(2048.0)
+    );
     assert!(matches!(
         s.get("monotonic_time").unwrap().get(),
         ValueRef::Float(_)

@@ -50,7 +50,10 @@ fn writes_one_python_json_line_per_message() {
     assert_eq!((stats.written, stats.dropped, stats.pending), (5, 0, 0));
 
     p.close(T).unwrap();
-    assert!(matches!(p.publish(batch(0, 1)), Err(PublishError::Closed(_))));
+    assert!(matches!(
+        p.publish(batch(0, 1)),
+        Err(PublishError::Closed(_))
+    ));
     assert!(matches!(p.flush(T), Err(PublishError::Closed(_))));
     p.close(T).unwrap(); // idempotent
 }
@@ -149,5 +152,8 @@ fn dropping_without_close_still_writes_everything() {
     reader.read_to_string(&mut text).unwrap(); // EOF once the writer thread ends
     assert_eq!(text.lines().count(), 3);
     let v: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    assert_eq!(v.as_map().and_then(|m| m.get("counter_volume")), Some(&Value::from(0)));
+    assert_eq!(
+        v.as_map().and_then(|m| m.get("counter_volume")),
+        Some(&Value::from(0))
+    );
 }

@@ -36,7 +36,8 @@ impl RootModule for PluginLibRef {
     const BASE_NAME: &'static str = "longshore_plugin";
     const NAME: &'static str = "longshore plugin";
     // The host's own version: only the layout differs.
-    const VERSION_STRINGS: VersionStrings = VersionStrings::new(longshore_plugin_api::host::API_VERSION);
+    const VERSION_STRINGS: VersionStrings =
+        VersionStrings::new(longshore_plugin_api::host::API_VERSION);
 }
 
 extern "C" fn init(_host: HostApi) -> RResult<LibraryInfo, CallError> {

@@ -1,0 +1,754 @@
+//! The libvirt inspector (Ceilometer's `LibvirtInspector`, §7): one process-wide read-only
+//! connection per URI shared by every plugin of the library, reconnected when dead, and
+//! the per-cycle inspections pollsters share through the host's cycle cache, so that
+//! each hypervisor query per instance happens once per cycle.
+//!
+//! One bulk `virConnectGetAllDomainStats` per cycle lists the domains with every stats
+//! group the driver reports; what a driver leaves out (the test driver reports only
+//! `state.*`) is fetched per call: `virDomainGetInfo`, `virDomainMemoryStats`,
+//! `virDomainBlockStats`, `virDomainGetBlockInfo`, `virDomainInterfaceStats`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use longshore_plugin_api::{Map, PollContext, PollError, Value};
+
+use crate::config::{mask_uri, opt_str};
+use crate::domxml::Interface;
+use crate::libvirt::{Conn, Dom, DomInfo, DomStats, IfStats, LibvirtError, MemStats, Perf};
+
+pub const SHUTOFF: i32 = 5;
+
+/// Seconds on the monotonic clock (Python's `time.monotonic()`), for `monotonic_time`.
+pub fn monotonic() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The outcome of one inspection of one instance, cached for the cycle. Anything but
+/// `Ok` means: no sample for this instance from the pollsters sharing the inspection.
+#[derive(Debug)]
+pub enum Inspection<T> {
+    Ok(T),
+    /// The domain no longer exists (it disappeared during the cycle).
+    NotFound,
+    /// SHUTOFF (and this inspection skips stopped instances).
+    ShutOff,
+    /// A libvirt error for this instance only; already logged.
+    Failed,
+}
+
+/// A domain as listed at the start of the cycle.
+pub struct DomEntry {
+    pub dom: Dom,
+    pub uuid: String,
+    pub state: i32,
+    pub stats: DomStats,
+}
+
+/// Every domain of the hypervisor, once per cycle.
+pub struct Domains {
+    pub order: Vec<Arc<DomEntry>>,
+    by_uuid: HashMap<String, Arc<DomEntry>>,
+}
+
+impl Domains {
+    pub fn get(&self, uuid: &str) -> Option<&Arc<DomEntry>> {
+        self.by_uuid.get(uuid)
+    }
+}
+
+/// A vNIC with its sample resource id and additional metadata, built once.
+#[derive(Debug)]
+pub struct VnicDevice {
+    pub name: String,
+    pub resource_id: String,
+    /// `name, mac, fref, parameters, vnic_name` (merged over the base metadata).
+    pub metadata: Map,
+}
+
+/// The devices the inspector polls, from the domain XML.
+#[derive(Debug, Default)]
+pub struct Devices {
+    pub disks: Vec<String>,
+    pub vnics: Vec<VnicDevice>,
+}
+
+impl Devices {
+    pub fn new(uuid: &str, instance_name: &str, disks: Vec<String>, ifaces: Vec<Interface>) -> Devices {
+        let vnics = ifaces
+            .into_iter()
+            .map(|i| {
+                // Ceilometer's NetworkPollster.get_resource_id: the nwfilter name when
+                // there is one, else "<instance name>-<uuid>-<tap>".
+                let resource_id = match &i.fref {
+                    Some(f) => f.clone(),
+                    None => format!("{instance_name}-{uuid}-{}", i.name),
+                };
+                let mut params = Map::with_capacity(i.parameters.len());
+                for (k, v) in &i.parameters {
+                    params.insert(k.as_str(), opt_str(v));
+                }
+                let vnic_name = i.fref.clone().unwrap_or_else(|| i.name.clone());
+                let metadata = Map::with_capacity(5)
+                    .with("name", i.name.as_str())
+                    .with("mac", i.mac.as_str())
+                    .with("fref", opt_str(&i.fref))
+                    .with("parameters", params)
+                    .with("vnic_name", vnic_name);
+                VnicDevice {
+                    name: i.name,
+                    resource_id,
+                    metadata,
+                }
+            })
+            .collect();
+        Devices { disks, vnics }
+    }
+}
+
+/// `inspect_instance` (§7.4).
+#[derive(Debug, Default)]
+pub struct InstanceStats {
+    pub at: f64,
+    pub power_state: i32,
+    pub cpu_time: Option<u64>,
+    pub cpu_number: Option<u64>,
+    pub memory_actual: Option<f64>,
+    pub memory_available: Option<f64>,
+    pub memory_usage: Option<f64>,
+    pub memory_resident: Option<f64>,
+    pub memory_swap_in: Option<f64>,
+    pub memory_swap_out: Option<f64>,
+    pub perf: Perf,
+}
+
+/// `inspect_disks`, one device.
+#[derive(Debug)]
+pub struct DiskStat {
+    pub dev: String,
+    pub rd_req: i64,
+    pub rd_bytes: i64,
+    pub wr_req: i64,
+    pub wr_bytes: i64,
+    pub rd_total_times: Option<u64>,
+    pub wr_total_times: Option<u64>,
+}
+
+/// `inspect_disk_info`, one device.
+#[derive(Debug)]
+pub struct DiskInfoStat {
+    pub dev: String,
+    pub capacity: u64,
+    pub allocation: u64,
+    pub physical: u64,
+}
+
+/// `inspect_vnics`, one interface: counters, deltas since the previous inspection, and
+/// rates (which Ceilometer's libvirt inspector does not implement).
+#[derive(Debug)]
+pub struct VnicStat {
+    /// Index into the instance's `Devices::vnics`.
+    pub index: usize,
+    pub stats: IfStats,
+    pub rx_delta: i64,
+    pub tx_delta: i64,
+    pub rx_rate: Option<f64>,
+    pub tx_rate: Option<f64>,
+}
+
+#[derive(Debug)]
+pub struct Timed<T> {
+    pub at: f64,
+    pub items: T,
+}
+
+pub struct VnicStats {
+    pub at: f64,
+    pub devices: Arc<Devices>,
+    pub items: Vec<VnicStat>,
+}
+
+/// The previous counters of one vNIC, for deltas and rates.
+#[derive(Debug, Clone)]
+struct PrevVnic {
+    name: String,
+    rx: i64,
+    tx: i64,
+    at: f64,
+}
+
+/// One libvirt URI: its connection and the state that outlives a cycle.
+pub struct Hypervisor {
+    uri: String,
+    masked: String,
+    conn: Mutex<Option<Arc<Conn>>>,
+    bulk_unsupported: AtomicBool,
+    flags_unsupported: AtomicBool,
+    was_down: AtomicBool,
+    /// vNIC counters of the previous inspection, keyed by instance uuid then tap name
+    /// (Ceilometer keys by tap name only, process-wide, and never prunes: §13.7).
+    vnic_prev: Mutex<HashMap<String, Vec<PrevVnic>>>,
+    /// Keys of messages already logged at WARNING (later ones go to DEBUG).
+    logged: Mutex<HashSet<String>>,
+}
+
+/// The process-wide hypervisor for `uri` (one connection shared by every plugin of the
+/// library that uses this URI).
+pub fn hypervisor(uri: &str) -> Arc<Hypervisor> {
+    static ALL: OnceLock<Mutex<HashMap<String, Arc<Hypervisor>>>> = OnceLock::new();
+    let mut all = lock(ALL.get_or_init(Default::default));
+    all.entry(uri.to_string())
+        .or_insert_with(|| {
+            Arc::new(Hypervisor {
+                uri: uri.to_string(),
+                masked: mask_uri(uri),
+                conn: Mutex::new(None),
+                bulk_unsupported: AtomicBool::new(false),
+                flags_unsupported: AtomicBool::new(false),
+                was_down: AtomicBool::new(false),
+                vnic_prev: Mutex::new(HashMap::new()),
+                logged: Mutex::new(HashSet::new()),
+            })
+        })
+        .clone()
+}
+
+impl Hypervisor {
+    pub fn uri(&self) -> &str {
+        &self.masked
+    }
+
+    /// True the first time `key` is seen: log at WARNING once, then at DEBUG.
+    pub fn first_time(&self, key: String) -> bool {
+        lock(&self.logged).insert(key)
+    }
+
+    /// The open connection, reconnecting if there is none or it is dead.
+    pub fn connection(&self) -> Result<Arc<Conn>, PollError> {
+        let mut slot = lock(&self.conn);
+        if let Some(c) = slot.as_ref() {
+            if c.is_alive() {
+                return Ok(c.clone());
+            }
+            log::warn!("libvirt connection to {} is no longer alive; reconnecting", self.masked);
+            *slot = None;
+        }
+        match Conn::open_read_only(&self.uri) {
+            Ok(c) => {
+                let c = Arc::new(c);
+                if self.was_down.swap(false, Ordering::Relaxed) {
+                    log::warn!("connected to libvirt at {} again", self.masked);
+                } else {
+                    log::info!("connected to libvirt at {}", self.masked);
+                }
+                // A new connection may reach another daemon version.
+                self.bulk_unsupported.store(false, Ordering::Relaxed);
+                self.flags_unsupported.store(false, Ordering::Relaxed);
+                *slot = Some(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                self.was_down.store(true, Ordering::Relaxed);
+                Err(PollError::transient(format!(
+                    "cannot connect to libvirt at {}: {}; check [compute] libvirt_uri (or \
+                     [DEFAULT] libvirt_uri / libvirt_type) and that libvirt is running — \
+                     polling retries next cycle",
+                    self.masked, e.message
+                )))
+            }
+        }
+    }
+
+    fn drop_connection(&self) {
+        *lock(&self.conn) = None;
+    }
+
+    /// What a libvirt error during an instance's inspection means for the poll: the
+    /// connection is gone (abort the run, reconnect next time), the domain is gone or
+    /// stopped (skip it), or something about this instance only (log, skip it).
+    fn instance_error<T>(&self, e: LibvirtError, what: &str, uuid: &str) -> Result<Inspection<T>, PollError> {
+        if e.is_disconnect() {
+            self.drop_connection();
+            self.was_down.store(true, Ordering::Relaxed);
+            return Err(PollError::transient(format!(
+                "libvirt connection to {} lost while {what}: {e}",
+                self.masked
+            )));
+        }
+        if e.is_no_domain() {
+            log::debug!("instance {uuid} disappeared while {what}: {e}");
+            return Ok(Inspection::NotFound);
+        }
+        if e.is_not_running() {
+            log::debug!("instance {uuid} stopped while {what}: {e}");
+            return Ok(Inspection::ShutOff);
+        }
+        log::warn!("could not inspect instance {uuid} ({what}): {e}");
+        Ok(Inspection::Failed)
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        let mut k = String::with_capacity(self.uri.len() + kind.len() + id.len() + 2);
+        k.push_str(&self.uri);
+        k.push('\u{1f}');
+        k.push_str(kind);
+        k.push('\u{1f}');
+        k.push_str(id);
+        k
+    }
+
+    /// Every domain with its bulk stats, once per cycle.
+    pub fn domains(&self, ctx: &PollContext<'_>) -> Result<Arc<Domains>, PollError> {
+        ctx.cached(&self.key("domains", ""), || self.fetch_domains())
+    }
+
+    fn fetch_domains(&self) -> Result<Domains, PollError> {
+        let conn = self.connection()?;
+        let mut entries: Vec<Arc<DomEntry>> = Vec::new();
+        let mut listed = false;
+        if !self.bulk_unsupported.load(Ordering::Relaxed) {
+            match conn.all_domain_stats(0) {
+                Ok(records) => {
+                    listed = true;
+                    entries.reserve(records.len());
+                    for rec in records {
+                        let Ok(uuid) = rec.dom.uuid_string() else { continue };
+                        let state = match rec.stats.state {
+                            Some(s) => s,
+                            None => match rec.dom.state() {
+                                Ok(s) => s,
+                                Err(_) => continue,
+                            },
+                        };
+                        entries.push(Arc::new(DomEntry {
+                            dom: rec.dom,
+                            uuid,
+                            state,
+                            stats: rec.stats,
+                        }));
+                    }
+                }
+                Err(e) if e.is_unsupported() => {
+                    log::info!(
+                        "libvirt at {} has no bulk domain stats ({e}); querying per domain",
+                        self.masked
+                    );
+                    self.bulk_unsupported.store(true, Ordering::Relaxed);
+                }
+                Err(e) => return Err(self.list_error(e)),
+            }
+        }
+        if !listed {
+            let doms = conn.list_all_domains().map_err(|e| self.list_error(e))?;
+            for dom in doms {
+                let Ok(uuid) = dom.uuid_string() else { continue };
+                let Ok(state) = dom.state() else { continue };
+                entries.push(Arc::new(DomEntry {
+                    dom,
+                    uuid,
+                    state,
+                    stats: DomStats::default(),
+                }));
+            }
+        }
+        let by_uuid = entries.iter().map(|e| (e.uuid.clone(), e.clone())).collect();
+        Ok(Domains {
+            order: entries,
+            by_uuid,
+        })
+    }
+
+    fn list_error(&self, e: LibvirtError) -> PollError {
+        if e.is_disconnect() {
+            self.drop_connection();
+        }
+        PollError::transient(format!("cannot list libvirt domains at {}: {e}", self.masked))
+    }
+
+    /// The devices of an instance (seeded by the discovery in the same cycle, else read
+    /// from the domain XML).
+    pub fn devices(&self, ctx: &PollContext<'_>, entry: &DomEntry) -> Result<Arc<Inspection<Arc<Devices>>>, PollError> {
+        ctx.cached(&self.key("devices", &entry.uuid), || {
+            let xml = match entry.dom.xml_desc() {
+                Ok(x) => x,
+                Err(e) => return self.instance_error(e, "reading its domain XML", &entry.uuid),
+            };
+            match crate::domxml::parse_domain(&xml) {
+                Ok(d) => Ok(Inspection::Ok(Arc::new(Devices::new(&entry.uuid, &d.name, d.disks, d.interfaces)))),
+                Err(e) => {
+                    log::warn!("instance {}: {e}", entry.uuid);
+                    Ok(Inspection::Failed)
+                }
+            }
+        })
+    }
+
+    /// Store the devices the discovery read, for the pollsters of the same cycle.
+    pub fn seed_devices(&self, ctx: &PollContext<'_>, uuid: &str, devices: Devices) {
+        let devices = Arc::new(devices);
+        let _ = ctx.cached(&self.key("devices", uuid), || Ok(Inspection::Ok(devices)));
+    }
+
+    /// Forget vNIC counters of instances that no longer exist.
+    pub fn retain_vnic_state(&self, alive: &HashSet<&str>) {
+        lock(&self.vnic_prev).retain(|uuid, _| alive.contains(uuid.as_str()));
+    }
+
+    fn entry(&self, ctx: &PollContext<'_>, uuid: &str) -> Result<Option<Arc<DomEntry>>, PollError> {
+        Ok(self.domains(ctx)?.get(uuid).cloned())
+    }
+
+    /// `inspect_instance`, once per instance per cycle.
+    pub fn instance(
+        &self,
+        ctx: &PollContext<'_>,
+        uuid: &str,
+        report_stopped: bool,
+    ) -> Result<Arc<Inspection<InstanceStats>>, PollError> {
+        let kind = if report_stopped { "instance+stopped" } else { "instance" };
+        ctx.cached(&self.key(kind, uuid), || {
+            let Some(entry) = self.entry(ctx, uuid)? else {
+                log::debug!("instance {uuid} is not on this hypervisor (any more)");
+                return Ok(Inspection::NotFound);
+            };
+            self.inspect_instance(&entry, report_stopped)
+        })
+    }
+
+    fn inspect_instance(&self, e: &DomEntry, report_stopped: bool) -> Result<Inspection<InstanceStats>, PollError> {
+        let at = monotonic();
+        let mut info: Option<DomInfo> = None;
+        // virDomainGetInfo, at most once, only when needed.
+        macro_rules! info {
+            () => {
+                match info {
+                    Some(i) => i,
+                    None => match e.dom.info() {
+                        Ok(i) => *info.insert(i),
+                        Err(err) => return self.instance_error(err, "reading its info", &e.uuid),
+                    },
+                }
+            };
+        }
+        if e.state == SHUTOFF {
+            if !report_stopped {
+                return Ok(Inspection::ShutOff);
+            }
+            let i = info!();
+            return Ok(Inspection::Ok(InstanceStats {
+                at,
+                power_state: SHUTOFF,
+                cpu_number: Some(i.nr_virt_cpu as u64),
+                memory_actual: Some(i.max_mem as f64 / 1024.0),
+                ..Default::default()
+            }));
+        }
+        let s = &e.stats;
+        let mem = match s.balloon {
+            Some(b) => b,
+            None => match e.dom.memory_stats() {
+                Ok(m) => m,
+                Err(err) if err.is_disconnect() || err.is_no_domain() => {
+                    return self.instance_error(err, "reading its memory stats", &e.uuid)
+                }
+                Err(err) => {
+                    if self.first_time(format!("memstats:{}", e.uuid)) {
+                        log::warn!("instance {}: no memory stats: {err}", e.uuid);
+                    }
+                    MemStats::default()
+                }
+            },
+        };
+        // Ceilometer's vCPU sum (§7.4): Σ(time + wait) when every current vCPU reports
+        // both, else cpu.time. Where the driver reports neither (the test driver),
+        // virDomainGetInfo's cpuTime, not Ceilometer's 0.
+        let mut cpu_time = match s.vcpu_current {
+            Some(current) => {
+                let mut sum = 0u64;
+                let mut counted = 0u64;
+                for n in 0..s.vcpu_maximum.unwrap_or(0) as usize {
+                    if let Some(v) = s.vcpus.get(n) {
+                        if let (Some(t), Some(w)) = (v.time, v.wait) {
+                            sum = sum.saturating_add(t.saturating_add(w));
+                            counted += 1;
+                        }
+                    }
+                }
+                if counted == current {
+                    Some(sum)
+                } else {
+                    s.cpu_time
+                }
+            }
+            None => s.cpu_time,
+        };
+        if cpu_time.is_none() {
+            cpu_time = Some(info!().cpu_time);
+        }
+        let cpu_number = match s.vcpu_current {
+            Some(c) => Some(c),
+            None => Some(info!().nr_virt_cpu as u64),
+        };
+        let mib = |v: Option<u64>| v.map(|v| v as f64 / 1024.0);
+        let diff = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => Some((a as i128 - b as i128) as f64 / 1024.0),
+            _ => None,
+        };
+        let both_swap = mem.swap_in.is_some() && mem.swap_out.is_some();
+        Ok(Inspection::Ok(InstanceStats {
+            at,
+            power_state: e.state,
+            cpu_time,
+            cpu_number,
+            memory_actual: mib(mem.actual),
+            memory_available: mib(mem.available),
+            memory_usage: diff(mem.available, mem.usable).or_else(|| diff(mem.available, mem.unused)),
+            memory_resident: mib(mem.rss),
+            memory_swap_in: if both_swap { mib(mem.swap_in) } else { None },
+            memory_swap_out: if both_swap { mib(mem.swap_out) } else { None },
+            perf: s.perf,
+        }))
+    }
+
+    /// `inspect_disks`, once per instance per cycle. Stopped instances are skipped.
+    pub fn disks(&self, ctx: &PollContext<'_>, uuid: &str) -> Result<Arc<Inspection<Timed<Vec<DiskStat>>>>, PollError> {
+        ctx.cached(&self.key("disks", uuid), || {
+            let Some(e) = self.entry(ctx, uuid)? else {
+                return Ok(Inspection::NotFound);
+            };
+            if e.state == SHUTOFF {
+                return Ok(Inspection::ShutOff);
+            }
+            let devices = match &*self.devices(ctx, &e)? {
+                Inspection::Ok(d) => d.clone(),
+                Inspection::NotFound => return Ok(Inspection::NotFound),
+                Inspection::ShutOff => return Ok(Inspection::ShutOff),
+                Inspection::Failed => return Ok(Inspection::Failed),
+            };
+            let at = monotonic();
+            let mut items = Vec::with_capacity(devices.disks.len());
+            for dev in &devices.disks {
+                let bulk = e
+                    .stats
+                    .blocks
+                    .as_ref()
+                    .and_then(|b| b.iter().find(|x| x.name.as_deref() == Some(dev.as_str())))
+                    .filter(|b| b.rd_reqs.is_some());
+                let stat = match bulk {
+                    Some(b) => DiskStat {
+                        dev: dev.clone(),
+                        rd_req: b.rd_reqs.unwrap_or(-1),
+                        rd_bytes: b.rd_bytes.unwrap_or(-1),
+                        wr_req: b.wr_reqs.unwrap_or(-1),
+                        wr_bytes: b.wr_bytes.unwrap_or(-1),
+                        rd_total_times: b.rd_times,
+                        wr_total_times: b.wr_times,
+                    },
+                    None => match e.dom.block_stats(dev) {
+                        Ok(bs) => {
+                            let (rd_t, wr_t) = self.block_latency(&e.dom, dev);
+                            DiskStat {
+                                dev: dev.clone(),
+                                rd_req: bs.rd_req,
+                                rd_bytes: bs.rd_bytes,
+                                wr_req: bs.wr_req,
+                                wr_bytes: bs.wr_bytes,
+                                rd_total_times: rd_t,
+                                wr_total_times: wr_t,
+                            }
+                        }
+                        Err(err) if err.is_disconnect() || err.is_no_domain() || err.is_not_running() => {
+                            return self.instance_error(err, "reading block stats", uuid)
+                        }
+                        Err(err) => {
+                            log::warn!("Error from libvirt while checking blockStats of {dev} on instance {uuid}: {err}");
+                            continue;
+                        }
+                    },
+                };
+                items.push(stat);
+            }
+            Ok(Inspection::Ok(Timed { at, items }))
+        })
+    }
+
+    /// Latency counters (`virDomainBlockStatsFlags`); drivers without it (the test
+    /// driver) are remembered and not asked again on this connection.
+    fn block_latency(&self, dom: &Dom, dev: &str) -> (Option<u64>, Option<u64>) {
+        if self.flags_unsupported.load(Ordering::Relaxed) {
+            return (None, None);
+        }
+        match dom.block_stats_flags(dev) {
+            Ok(t) => t,
+            Err(e) if e.is_unsupported() => {
+                log::info!(
+                    "libvirt at {} has no virDomainBlockStatsFlags ({}): no disk.device.read/write.latency",
+                    self.masked,
+                    e.message
+                );
+                self.flags_unsupported.store(true, Ordering::Relaxed);
+                (None, None)
+            }
+            Err(e) => {
+                log::debug!("blockStatsFlags({dev}): {e}");
+                (None, None)
+            }
+        }
+    }
+
+    /// `inspect_disk_info`, once per instance per cycle.
+    pub fn disk_info(
+        &self,
+        ctx: &PollContext<'_>,
+        uuid: &str,
+        report_stopped: bool,
+    ) -> Result<Arc<Inspection<Timed<Vec<DiskInfoStat>>>>, PollError> {
+        let kind = if report_stopped { "disk_info+stopped" } else { "disk_info" };
+        ctx.cached(&self.key(kind, uuid), || {
+            let Some(e) = self.entry(ctx, uuid)? else {
+                return Ok(Inspection::NotFound);
+            };
+            if e.state == SHUTOFF && !report_stopped {
+                return Ok(Inspection::ShutOff);
+            }
+            let devices = match &*self.devices(ctx, &e)? {
+                Inspection::Ok(d) => d.clone(),
+                Inspection::NotFound => return Ok(Inspection::NotFound),
+                Inspection::ShutOff => return Ok(Inspection::ShutOff),
+                Inspection::Failed => return Ok(Inspection::Failed),
+            };
+            let at = monotonic();
+            let mut items = Vec::with_capacity(devices.disks.len());
+            for dev in &devices.disks {
+                let bulk = e
+                    .stats
+                    .blocks
+                    .as_ref()
+                    .and_then(|b| b.iter().find(|x| x.name.as_deref() == Some(dev.as_str())))
+                    .and_then(|b| Some((b.capacity?, b.allocation?, b.physical?)));
+                let (capacity, allocation, physical) = match bulk {
+                    Some(t) => t,
+                    None => match e.dom.block_info(dev) {
+                        Ok(bi) => (bi.capacity, bi.allocation, bi.physical),
+                        Err(err) if err.is_disconnect() || err.is_no_domain() => {
+                            return self.instance_error(err, "reading block info", uuid)
+                        }
+                        Err(err) => {
+                            log::warn!("could not read block info of {dev} on instance {uuid}: {err}");
+                            continue;
+                        }
+                    },
+                };
+                items.push(DiskInfoStat {
+                    dev: dev.clone(),
+                    capacity,
+                    allocation,
+                    physical,
+                });
+            }
+            Ok(Inspection::Ok(Timed { at, items }))
+        })
+    }
+
+    /// `inspect_vnics`, once per instance per cycle, with deltas and rates against the
+    /// previous inspection of the same (instance, tap).
+    pub fn vnics(&self, ctx: &PollContext<'_>, uuid: &str) -> Result<Arc<Inspection<VnicStats>>, PollError> {
+        ctx.cached(&self.key("vnics", uuid), || {
+            let Some(e) = self.entry(ctx, uuid)? else {
+                return Ok(Inspection::NotFound);
+            };
+            if e.state == SHUTOFF {
+                return Ok(Inspection::ShutOff);
+            }
+            let devices = match &*self.devices(ctx, &e)? {
+                Inspection::Ok(d) => d.clone(),
+                Inspection::NotFound => return Ok(Inspection::NotFound),
+                Inspection::ShutOff => return Ok(Inspection::ShutOff),
+                Inspection::Failed => return Ok(Inspection::Failed),
+            };
+            let at = monotonic();
+            let mut current: Vec<(usize, IfStats)> = Vec::with_capacity(devices.vnics.len());
+            let mut failed: Vec<&str> = Vec::new();
+            for (index, nic) in devices.vnics.iter().enumerate() {
+                let bulk = e
+                    .stats
+                    .nets
+                    .as_ref()
+                    .and_then(|n| n.iter().find(|x| x.name.as_deref() == Some(nic.name.as_str())));
+                let stats = match bulk {
+                    Some(b) => b.stats,
+                    None => match e.dom.interface_stats(&nic.name) {
+                        Ok(s) => s,
+                        Err(err) if err.is_disconnect() || err.is_no_domain() || err.is_not_running() => {
+                            return self.instance_error(err, "reading interface stats", uuid)
+                        }
+                        Err(err) => {
+                            log::warn!("Error from libvirt while checking interface stats of {} on instance {uuid}: {err}", nic.name);
+                            failed.push(&nic.name);
+                            continue;
+                        }
+                    },
+                };
+                current.push((index, stats));
+            }
+            // Counters of interfaces that failed this time are kept for next time, as
+            // Ceilometer does not update its cache on failure.
+            let old = lock(&self.vnic_prev).remove(uuid).unwrap_or_default();
+            let mut items = Vec::with_capacity(current.len());
+            let mut next: Vec<PrevVnic> = old
+                .iter()
+                .filter(|p| failed.contains(&p.name.as_str()))
+                .cloned()
+                .collect();
+            for (index, s) in current {
+                let name = &devices.vnics[index].name;
+                let prev = old.iter().find(|p| &p.name == name);
+                let delta = |now: i64, before: Option<i64>| match before {
+                    None => 0,
+                    Some(b) if now - b < 0 => now,
+                    Some(b) => now - b,
+                };
+                let rate = |now: i64, before: Option<(i64, f64)>| {
+                    let (b, t) = before?;
+                    let dt = at - t;
+                    (now >= b && dt > 0.0).then(|| (now - b) as f64 / dt)
+                };
+                items.push(VnicStat {
+                    index,
+                    stats: s,
+                    rx_delta: delta(s.rx_bytes, prev.map(|p| p.rx)),
+                    tx_delta: delta(s.tx_bytes, prev.map(|p| p.tx)),
+                    rx_rate: rate(s.rx_bytes, prev.map(|p| (p.rx, p.at))),
+                    tx_rate: rate(s.tx_bytes, prev.map(|p| (p.tx, p.at))),
+                });
+                next.push(PrevVnic {
+                    name: name.clone(),
+                    rx: s.rx_bytes,
+                    tx: s.tx_bytes,
+                    at,
+                });
+            }
+            lock(&self.vnic_prev).insert(uuid.to_string(), next);
+            Ok(Inspection::Ok(VnicStats { at, devices, items }))
+        })
+    }
+
+}
+
+/// A metadata value for an optional integer.
+pub fn opt_int(v: Option<u64>) -> Value {
+    v.map_or(Value::NULL, Value::from)
+}

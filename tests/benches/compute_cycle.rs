@@ -1,0 +1,232 @@
+//! One full polling cycle of every compute meter through the real libcompute.so, at
+//! N = 10, 100, 1000 Nova domains on the libvirt test driver: wall time, CPU time,
+//! samples, peak RSS. Each N runs in a fresh child process (this binary re-executed), so
+//! its peak RSS is its own; a second child per N only opens the test driver on the same
+//! node, to show how much of the RSS is libvirt's in-process test driver.
+//!
+//! ```text
+//! cargo bench -p longshore-tests --bench compute_cycle            # N = 10 100 1000
+//! cargo bench -p longshore-tests --bench compute_cycle -- 1000 3000
+//! ```
+//!
+//! A cycle = `local_instances` discovery + the 36 pollsters over its resources, sharing
+//! one cycle cache (as the engine runs them); each pollster's samples are counted and
+//! dropped, as the engine publishes and drops them per pollster. The first cycle (which
+//! opens the connection and cannot compute rates yet) is reported apart; the figures are
+//! medians of the following cycles.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use longshore_plugin_api::host::{CallContext, CycleCache, Library};
+use longshore_plugin_api::Config;
+use longshore_tests::node_xml::{self, NodeSpec};
+
+const CHILD_ENV: &str = "LONGSHORE_COMPUTE_BENCH_CHILD";
+const MEASURED_CYCLES: usize = 7;
+
+const METERS: [&str; 36] = [
+    "power.state", "cpu", "vcpus", "memory", "memory.available", "memory.usage", "memory.resident",
+    "memory.swap.in", "memory.swap.out", "perf.cpu.cycles", "perf.instructions", "perf.cache.references",
+    "perf.cache.misses", "disk.device.read.requests", "disk.device.read.bytes", "disk.device.write.requests",
+    "disk.device.write.bytes", "disk.device.read.latency", "disk.device.write.latency", "disk.device.capacity",
+    "disk.device.allocation", "disk.device.usage", "disk.root.size", "disk.ephemeral.size",
+    "network.incoming.bytes", "network.incoming.packets", "network.incoming.packets.error",
+    "network.incoming.packets.drop", "network.outgoing.bytes", "network.outgoing.packets",
+    "network.outgoing.packets.error", "network.outgoing.packets.drop", "network.incoming.bytes.delta",
+    "network.outgoing.bytes.delta", "network.incoming.bytes.rate", "network.outgoing.bytes.rate",
+];
+
+/// The 23 meters Ceilometer 27 publishes on the test driver (the capture's set).
+const CEILOMETER_METERS: [&str; 23] = [
+    "power.state", "cpu", "memory", "memory.available", "memory.usage", "memory.resident", "memory.swap.in",
+    "memory.swap.out", "disk.device.capacity", "disk.device.allocation", "disk.device.usage", "disk.root.size",
+    "disk.ephemeral.size", "network.incoming.bytes", "network.incoming.packets", "network.incoming.packets.error",
+    "network.incoming.packets.drop", "network.outgoing.bytes", "network.outgoing.packets",
+    "network.outgoing.packets.error", "network.outgoing.packets.drop", "network.incoming.bytes.delta",
+    "network.outgoing.bytes.delta",
+];
+
+/// CPU time of the whole process so far, ns (sum over its threads' schedstat).
+fn process_cpu_ns() -> u64 {
+    let mut total = 0;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
+                total += s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+/// A `/proc/self/status` field in KiB (VmHWM = peak RSS, VmRSS = current).
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+struct CycleFigures {
+    wall_s: f64,
+    cpu_s: f64,
+    samples: usize,
+    ceilometer_samples: usize,
+    errors: usize,
+}
+
+fn one_cycle(lib: &Library, cfg: &Config, pollsters: &[(&str, longshore_plugin_api::host::PollsterHandle)]) -> CycleFigures {
+    let cpu0 = process_cpu_ns();
+    let t0 = Instant::now();
+    let ctx = CallContext::new(Arc::new(CycleCache::new()), Default::default());
+    let disc = lib.new_discovery("local_instances", cfg).expect("discovery");
+    let found = disc.discover(&ctx, None);
+    let mut errors = usize::from(found.error.is_some());
+    let mut samples = 0;
+    let mut ceilometer_samples = 0;
+    for (name, p) in pollsters {
+        let polled = p.get_samples(&ctx, &found.resources);
+        samples += polled.samples.len();
+        if CEILOMETER_METERS.contains(name) {
+            ceilometer_samples += polled.samples.len();
+        }
+        errors += usize::from(polled.error.is_some());
+        drop(polled);
+    }
+    drop(ctx);
+    CycleFigures {
+        wall_s: t0.elapsed().as_secs_f64(),
+        cpu_s: (process_cpu_ns() - cpu0) as f64 / 1e9,
+        samples,
+        ceilometer_samples,
+        errors,
+    }
+}
+
+/// Child: run the cycles on `node` and print one result line.
+fn child(mode: &str, lib_path: &Path, node: &Path) {
+    let uri = format!("test://{}", node.display());
+    if mode == "driver" {
+        // Only libvirt's in-process test driver holding the node.
+        let conn = virt::connect::Connect::open_read_only(Some(&uri)).expect("open test driver");
+        let n = conn.list_all_domains(0).expect("list").len();
+        println!("RESULT driver domains={n} rss_kib={} hwm_kib={}", status_kib("VmRSS:"), status_kib("VmHWM:"));
+        return;
+    }
+    let lib = Library::open(lib_path).expect("load libcompute.so");
+    let cfg = Config::new()
+        .with("DEFAULT", "host", "bench-compute-0")
+        .with("compute", "libvirt_uri", uri.as_str());
+    let pollsters: Vec<_> = METERS.iter().map(|m| (*m, lib.new_pollster(m, &cfg).expect("pollster"))).collect();
+    let first = one_cycle(&lib, &cfg, &pollsters);
+    let rss_after_first = status_kib("VmRSS:");
+    let mut wall = Vec::new();
+    let mut cpu = Vec::new();
+    let mut last = None;
+    for _ in 0..MEASURED_CYCLES {
+        let f = one_cycle(&lib, &cfg, &pollsters);
+        wall.push(f.wall_s);
+        cpu.push(f.cpu_s);
+        last = Some(f);
+    }
+    let last = last.expect("cycles ran");
+    println!(
+        "RESULT cycle first_wall={:.6} first_cpu={:.6} first_samples={} wall={:.6} cpu={:.6} samples={} ceilometer_samples={} errors={} rss_after_first_kib={} hwm_kib={}",
+        first.wall_s,
+        first.cpu_s,
+        first.samples,
+        median(&mut wall),
+        median(&mut cpu),
+        last.samples,
+        last.ceilometer_samples,
+        first.errors + last.errors,
+        rss_after_first,
+        status_kib("VmHWM:"),
+    );
+}
+
+fn field(line: &str, key: &str) -> f64 {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn run_child(mode: &str, lib: &Path, node: &Path) -> String {
+    let out = Command::new(std::env::current_exe().expect("own path"))
+        .env(CHILD_ENV, "1")
+        .args([mode, &lib.display().to_string(), &node.display().to_string()])
+        .output()
+        .expect("run child");
+    assert!(out.status.success(), "child failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("RESULT"))
+        .expect("child result line")
+        .to_string()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    if std::env::var_os(CHILD_ENV).is_some() {
+        child(&args[0], Path::new(&args[1]), Path::new(&args[2]));
+        return;
+    }
+    let sizes: Vec<usize> = if args.is_empty() {
+        vec![10, 100, 1000]
+    } else {
+        args.iter().map(|a| a.parse().expect("N must be a number")).collect()
+    };
+    longshore_tests::build_plugins(&["longshore-plugin-compute"]);
+    let lib = longshore_tests::built_library("compute");
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    // Ceilometer 27, same kind of node and machine (issue #4).
+    let ceilometer = |n: usize| match n {
+        1000 => Some((6.08, 5.90, 26_694.0, 188.0)),
+        100 => Some((0.48, 0.46, f64::NAN, f64::NAN)),
+        _ => None,
+    };
+    println!("compute cycle, libcompute.so at {}", lib.display());
+    println!(
+        "{:>6} {:>10} {:>10} {:>8} {:>10} {:>12} {:>14} {:>13} {:>11} {:>10}",
+        "N", "wall ms", "CPU ms", "samples", "(ceil. 23)", "1st wall ms", "peak RSS MiB", "driver MiB", "CPU vs ceil", "errors"
+    );
+    for n in sizes {
+        let node = dir.path().join(format!("node-{n}.xml"));
+        node_xml::write(&NodeSpec { n, seed: 42, ..Default::default() }, &node).expect("write node");
+        let c = run_child("cycle", &lib, &node);
+        let d = run_child("driver", &lib, &node);
+        let cpu_s = field(&c, "cpu");
+        let ratio = ceilometer(n).map_or("-".to_string(), |(_, ccpu, _, _)| format!("{:.0}x less", ccpu / cpu_s));
+        println!(
+            "{:>6} {:>10.2} {:>10.2} {:>8} {:>10} {:>12.2} {:>14.1} {:>13.1} {:>11} {:>10}",
+            n,
+            field(&c, "wall") * 1e3,
+            cpu_s * 1e3,
+            field(&c, "samples"),
+            field(&c, "ceilometer_samples"),
+            field(&c, "first_wall") * 1e3,
+            field(&c, "hwm_kib") / 1024.0,
+            field(&d, "hwm_kib") / 1024.0,
+            ratio,
+            field(&c, "errors"),
+        );
+    }
+    println!("wall/CPU: medians of {MEASURED_CYCLES} cycles after the first; samples: one steady-state cycle");
+    println!("peak RSS: the bench child (agent side + libvirt's in-process test driver); driver MiB: a child that only opens the test driver on the same node");
+    println!("Ceilometer 27: N=1000 6.08 s wall, 5.90 s CPU, 26,694 samples, 188 MiB worker RSS; N=100 0.48 s / 0.46 s");
+}
