@@ -132,6 +132,23 @@ fn child(mode: &str, lib_path: &Path, node: &Path) {
         .with("compute", "libvirt_uri", uri.as_str());
     let pollsters: Vec<_> = METERS.iter().map(|m| (*m, lib.new_pollster(m, &cfg).expect("pollster"))).collect();
     let first = one_cycle(&lib, &cfg, &pollsters);
+    if mode == "phases" {
+        // Where one steady-state cycle spends its CPU, per call.
+        let ctx = CallContext::new(Arc::new(CycleCache::new()), Default::default());
+        let disc = lib.new_discovery("local_instances", &cfg).expect("discovery");
+        let c0 = process_cpu_ns();
+        let found = disc.discover(&ctx, None);
+        println!("discovery {:.2} ms", (process_cpu_ns() - c0) as f64 / 1e6);
+        for (name, p) in &pollsters {
+            let c0 = process_cpu_ns();
+            let polled = p.get_samples(&ctx, &found.resources);
+            let c1 = process_cpu_ns();
+            let n = polled.samples.len();
+            drop(polled);
+            println!("{name:32} {:8.2} ms {n:6} samples (drop {:.2} ms)", (c1 - c0) as f64 / 1e6, (process_cpu_ns() - c1) as f64 / 1e6);
+        }
+        return;
+    }
     let rss_after_first = status_kib("VmRSS:");
     let mut wall = Vec::new();
     let mut cpu = Vec::new();

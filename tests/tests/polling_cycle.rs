@@ -67,26 +67,47 @@ fn a_discovery_runs_once_per_cycle_even_with_parallel_pollsters() {
     // Task 60 s: one `counted` call shared by 4 parallel pollsters and two sources;
     // task 120 s: its own `counted://x` call.
     assert_eq!(lines(), "counted \ncounted x\n");
-    let msgs = publisher.take().into_iter().flat_map(|b| b.messages).collect::<Vec<_>>();
+    let msgs = publisher
+        .take()
+        .into_iter()
+        .flat_map(|b| b.messages)
+        .collect::<Vec<_>>();
     // 4 pollsters x 3 resources in source a; d1.p4 in source b gets nothing new;
     // d1.p1 again in the 120 s task (its own history) with c-x resources.
     assert_eq!(msgs.len(), 4 * 3 + 3);
     assert_eq!(r.cycles[0].discoveries.len(), 1);
-    assert!(msgs
-        .iter()
-        .all(|m| metadata(m, "discovery_call").and_then(Value::as_i64) == Some(1)));
+    assert_eq!(r.cycles[1].discoveries.len(), 1);
     assert_eq!(
         report(&r, "b", "d1.p4").outcome,
         Outcome::Skipped(SkipReason::NoResources)
     );
+    // Every message of one task carries the number of its one discovery call.
+    let calls = |msgs: &[Map], slow: bool| -> BTreeSet<i64> {
+        msgs.iter()
+            .filter(|m| str_field(m, "resource_id").starts_with("x-") == slow)
+            .map(|m| {
+                metadata(m, "discovery_call")
+                    .and_then(Value::as_i64)
+                    .unwrap()
+            })
+            .collect()
+    };
+    let (fast1, slow1) = (calls(&msgs, false), calls(&msgs, true));
+    assert_eq!((fast1.len(), slow1.len()), (1, 1), "{fast1:?} {slow1:?}");
+    assert_ne!(fast1, slow1);
 
     let r = agent.poll_once();
     assert!(r.is_success());
     assert_eq!(lines(), "counted \ncounted x\ncounted \ncounted x\n");
-    assert!(publisher
-        .messages()
-        .iter()
-        .all(|m| metadata(m, "discovery_call").and_then(Value::as_i64) == Some(2)));
+    let msgs = publisher.messages();
+    let (fast2, slow2) = (calls(&msgs, false), calls(&msgs, true));
+    assert_eq!((fast2.len(), slow2.len()), (1, 1));
+    let all: BTreeSet<i64> = [&fast1, &slow1, &fast2, &slow2]
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect();
+    assert_eq!(all, (1..=4).collect(), "4 calls in 2 cycles of 2 tasks");
 }
 
 #[test]
@@ -97,11 +118,19 @@ fn pollsters_share_one_cached_inspection_per_resource_and_cycle() {
             .with("synthetic", "resources", 5)
             .with("synthetic", "inspect_delay_ms", 30);
         let yaml = "sources:\n  - name: s\n    interval: 60\n    meters: ['inspect.*']\n";
-        let (agent, publisher) = agent(&cfg, yaml, &[("inspect.a", "inspect.a"), ("inspect.b", "inspect.b")]);
+        let (agent, publisher) = agent(
+            &cfg,
+            yaml,
+            &[("inspect.a", "inspect.a"), ("inspect.b", "inspect.b")],
+        );
         let mut previous = BTreeSet::new();
         for _cycle in 0..2 {
             assert!(agent.poll_once().is_success());
-            let msgs = publisher.take().into_iter().flat_map(|b| b.messages).collect::<Vec<_>>();
+            let msgs = publisher
+                .take()
+                .into_iter()
+                .flat_map(|b| b.messages)
+                .collect::<Vec<_>>();
             assert_eq!(msgs.len(), 10);
             let mut by_resource: HashMap<String, BTreeSet<i64>> = HashMap::new();
             for m in &msgs {
@@ -113,7 +142,10 @@ fn pollsters_share_one_cached_inspection_per_resource_and_cycle() {
             }
             assert_eq!(by_resource.len(), 5);
             // a and b saw the same computation for each resource
-            assert!(by_resource.values().all(|s| s.len() == 1), "{by_resource:?}");
+            assert!(
+                by_resource.values().all(|s| s.len() == 1),
+                "{by_resource:?}"
+            );
             let numbers: BTreeSet<i64> = by_resource.values().flatten().copied().collect();
             assert_eq!(numbers.len(), 5, "one computation per resource");
             // the cache lives one cycle
@@ -168,16 +200,25 @@ fn static_resources_then_discovery_then_default_discovery() {
         .map(|m| m.get("counter_volume").and_then(Value::as_i64).unwrap())
         .collect();
     assert_eq!(volumes, [0, 1, 2, 3, 4], "one call, in this order");
-    assert_eq!(ids(&by_pollster("ord.default")), ["res-0", "res-1", "res-2"]);
+    assert_eq!(
+        ids(&by_pollster("ord.default")),
+        ["res-0", "res-1", "res-2"]
+    );
     // An empty candidate list (failed discovery) falls back to the default discovery.
-    assert_eq!(ids(&by_pollster("ord.fallback")), ["res-0", "res-1", "res-2"]);
+    assert_eq!(
+        ids(&by_pollster("ord.fallback")),
+        ["res-0", "res-1", "res-2"]
+    );
     assert_eq!(ids(&by_pollster("ord.unknown")), ["only-static"]);
     // Both discovery failures are reported: `poll --once` would exit non-zero.
     let failed: Vec<&str> = r.failed_discoveries().map(|d| d.url.as_str()).collect();
     assert_eq!(failed, ["failing", "nosuch"]);
     assert!(!r.is_success());
     assert!(r.failed_pollsters().next().is_none());
-    assert_eq!(logged(log::Level::Warn, "Unknown discovery extension: nosuch").len(), 1);
+    assert_eq!(
+        logged(log::Level::Warn, "Unknown discovery extension: nosuch").len(),
+        1
+    );
 }
 
 #[test]
@@ -211,7 +252,11 @@ fn resources_are_deduplicated_per_pollster_name_within_a_task() {
     assert_eq!(of("second"), ["z"], "y was polled by `first`, z only once");
     assert_eq!(of("slower"), ["x", "y"], "another interval is another task");
     assert_eq!(
-        agent.plan().iter().map(|t| t.interval.as_secs()).collect::<Vec<_>>(),
+        agent
+            .plan()
+            .iter()
+            .map(|t| t.interval.as_secs())
+            .collect::<Vec<_>>(),
         [60, 600]
     );
 }
@@ -233,28 +278,61 @@ fn permanently_failing_resources_are_blacklisted_per_source_and_pollster() {
     let r = agent.poll_once();
     let first = report(&r, "bl_src", "bl.perm");
     assert_eq!(first.resources, 6);
-    assert_eq!(first.samples, 3, "the good resources' samples are published");
+    assert_eq!(
+        first.samples, 3,
+        "the good resources' samples are published"
+    );
     assert!(matches!(
         &first.outcome,
-        Outcome::Failed(Failure::Error { kind: ErrorKind::Permanent, .. })
+        Outcome::Failed(Failure::Error {
+            kind: ErrorKind::Permanent,
+            ..
+        })
     ));
-    assert_eq!(ids(&publisher.take().into_iter().flat_map(|b| b.messages).filter(|m| str_field(m, "source") == "openstack").collect::<Vec<_>>()).len(), 3);
-    let errors = logged(log::Level::Error, "Prevent pollster bl.perm from polling [bad-0, bad-1, bad-2] on source bl_src anymore!");
+    assert_eq!(
+        ids(&publisher
+            .take()
+            .into_iter()
+            .flat_map(|b| b.messages)
+            .filter(|m| str_field(m, "source") == "openstack")
+            .collect::<Vec<_>>())
+        .len(),
+        3
+    );
+    let errors = logged(
+        log::Level::Error,
+        "Prevent pollster bl.perm from polling [bad-0, bad-1, bad-2] on source bl_src anymore!",
+    );
     assert_eq!(errors.len(), 1, "{errors:?}");
     // The other source blacklisted bad-0 for itself.
-    assert_eq!(logged(log::Level::Error, "Prevent pollster bl.perm from polling [bad-0] on source bl_other").len(), 1);
+    assert_eq!(
+        logged(
+            log::Level::Error,
+            "Prevent pollster bl.perm from polling [bad-0] on source bl_other"
+        )
+        .len(),
+        1
+    );
 
     for _ in 0..2 {
         let r = agent.poll_once();
         let again = report(&r, "bl_src", "bl.perm");
         assert_eq!(again.resources, 3);
-        assert_eq!(again.outcome, Outcome::Polled, "a permanent error does not back off");
+        assert_eq!(
+            again.outcome,
+            Outcome::Polled,
+            "a permanent error does not back off"
+        );
         assert_eq!(
             report(&r, "bl_other", "bl.perm").outcome,
             Outcome::Skipped(SkipReason::NoResources)
         );
     }
-    assert_eq!(logged(log::Level::Error, "Prevent pollster bl.perm").len(), 2, "logged once");
+    assert_eq!(
+        logged(log::Level::Error, "Prevent pollster bl.perm").len(),
+        2,
+        "logged once"
+    );
 }
 
 #[test]
@@ -286,7 +364,10 @@ fn batches_hold_at_most_batch_size_messages_of_one_pollster() {
             assert_eq!(report(&r, "bs", p).batches, want.len());
         }
         for b in &batches {
-            assert!(b.messages.iter().all(|m| str_field(m, "counter_name") == "test.counter"));
+            assert!(b
+                .messages
+                .iter()
+                .all(|m| str_field(m, "counter_name") == "test.counter"));
             assert_eq!(b.source, "bs");
         }
     }
@@ -327,12 +408,20 @@ fn one_timestamp_per_pollster_run_taken_before_the_call_and_signed_messages() {
         let stamps: BTreeSet<&str> = msgs.iter().map(|m| str_field(m, "timestamp")).collect();
         assert_eq!(stamps.len(), 1, "one timestamp for the run: {stamps:?}");
         let ts = to_micros(stamps.iter().next().unwrap());
-        assert!(!ts.ends_with('Z') && !ts.contains('+'), "naive isoformat: {ts}");
-        let called_at = metadata(&msgs[0], "called_at_us").and_then(Value::as_i64).unwrap();
+        assert!(
+            !ts.ends_with('Z') && !ts.contains('+'),
+            "naive isoformat: {ts}"
+        );
+        let called_at = metadata(&msgs[0], "called_at_us")
+            .and_then(Value::as_i64)
+            .unwrap();
         let called = to_micros(&polling_timestamp(
             UNIX_EPOCH + Duration::from_micros(called_at as u64),
         ));
-        assert!(ts <= called, "timestamp {ts} taken before the call at {called}");
+        assert!(
+            ts <= called,
+            "timestamp {ts} taken before the call at {called}"
+        );
         run_stamps.push(ts);
         for m in &msgs {
             assert!(verify_signature(m, "s3cr3t"), "{m:?}");
@@ -342,14 +431,22 @@ fn one_timestamp_per_pollster_run_taken_before_the_call_and_signed_messages() {
             assert_eq!(str_field(m, "message_id").len(), 36);
         }
     }
-    assert!(run_stamps[0] < run_stamps[1], "each run has its own timestamp");
+    assert!(
+        run_stamps[0] < run_stamps[1],
+        "each run has its own timestamp"
+    );
 }
 
 #[test]
 fn samples_produced_before_an_error_or_a_panic_are_published() {
     let cfg = Config::new().with("synthetic", "resources", 5);
-    let yaml = "sources:\n  - name: keep\n    interval: 60\n    meters: ['keep.*']\n";
-    let (agent, publisher) = agent(&cfg, yaml, &[("keep.partial", "partial"), ("keep.panic", "panic")]);
+    // `panic` has no default discovery.
+    let yaml = "sources:\n  - name: keep\n    interval: 60\n    meters: ['keep.*']\n    discovery: [fixed]\n";
+    let (agent, publisher) = agent(
+        &cfg,
+        yaml,
+        &[("keep.partial", "partial"), ("keep.panic", "panic")],
+    );
     let r = agent.poll_once();
     let partial = report(&r, "keep", "keep.partial");
     assert_eq!(partial.samples, 3);
@@ -390,7 +487,15 @@ fn a_failing_pollster_backs_off_doubling_its_interval_and_resets_on_success() {
     // flaky: fails twice, then works.
     let cfg = Config::new().with("synthetic", "flaky_failures", 2);
     let (agent, _p) = polling_support::agent(&cfg, yaml, &[("bo.flaky", "flaky")]);
-    let failed = |o: &Outcome| matches!(o, Outcome::Failed(Failure::Error { kind: ErrorKind::Transient, .. }));
+    let failed = |o: &Outcome| {
+        matches!(
+            o,
+            Outcome::Failed(Failure::Error {
+                kind: ErrorKind::Transient,
+                ..
+            })
+        )
+    };
     let backed_off = |o: &Outcome| matches!(o, Outcome::Skipped(SkipReason::BackedOff { .. }));
     let timeline: Vec<(u64, Outcome)> = [0, 10, 20, 30, 40, 50, 60, 70]
         .iter()
@@ -406,9 +511,19 @@ fn a_failing_pollster_backs_off_doubling_its_interval_and_resets_on_success() {
     assert_eq!(timeline[7].1, Outcome::Polled, "reset after a success");
     assert_eq!(
         timeline[4].1,
-        Outcome::Skipped(SkipReason::BackedOff { failures: 2, for_secs: 20 })
+        Outcome::Skipped(SkipReason::BackedOff {
+            failures: 2,
+            for_secs: 20
+        })
     );
-    assert_eq!(logged(log::Level::Warn, "Pollster bo.flaky on source bo failed 2 time(s) in a row: suspending it for 40 s").len(), 1);
+    assert_eq!(
+        logged(
+            log::Level::Warn,
+            "Pollster bo.flaky on source bo failed 2 time(s) in a row: suspending it for 40 s"
+        )
+        .len(),
+        1
+    );
 
     // The cap: an always-failing pollster with max_backoff_interval 30.
     let cfg = Config::new().with("polling", "max_backoff_interval", 30);
@@ -420,8 +535,13 @@ fn a_failing_pollster_backs_off_doubling_its_interval_and_resets_on_success() {
     assert_eq!(ran, [0, 20, 50, 80], "20 s, then capped at 30 s");
 
     // A panic is a wholesale failure even with samples.
+    let yaml =
+        "sources:\n  - name: bo\n    interval: 10\n    meters: ['bo.*']\n    discovery: [fixed]\n";
     let (agent, _p) = polling_support::agent(&Config::new(), yaml, &[("bo.panic", "panic")]);
-    assert!(matches!(outcome_at(&agent, t0, 0, "bo.panic"), Outcome::Failed(_)));
+    assert!(matches!(
+        outcome_at(&agent, t0, 0, "bo.panic"),
+        Outcome::Failed(_)
+    ));
     assert!(backed_off(&outcome_at(&agent, t0, 10, "bo.panic")));
 }
 
@@ -432,32 +552,58 @@ fn a_hung_pollster_times_out_and_its_task_moves_on() {
     let (agent, publisher) = agent(&cfg, yaml, &[("to.hang", "hang"), ("to.after", "counter")]);
     let start = Instant::now();
     let r = agent.poll_once();
-    assert!(start.elapsed() < Duration::from_secs(20), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
     assert_eq!(
         report(&r, "to", "to.hang").outcome,
         Outcome::Failed(Failure::TimedOut(Duration::from_millis(200)))
     );
     assert_eq!(report(&r, "to", "to.after").samples, 3, "the task moved on");
     assert_eq!(publisher.messages().len(), 3);
-    assert_eq!(logged(log::Level::Error, "Pollster to.hang on source to gave no answer within 0.200 s").len(), 1);
+    assert_eq!(
+        logged(
+            log::Level::Error,
+            "Pollster to.hang on source to gave no answer within 0.200 s"
+        )
+        .len(),
+        1
+    );
 }
 
 #[test]
 fn a_pollster_that_ignores_cancellation_is_not_called_again_while_stuck() {
-    let cfg = Config::new()
-        .with("polling", "pollster_timeout", 0.1)
-        .with("synthetic", "stubborn_ms", 3000);
+    let cfg = Config::new().with("polling", "pollster_timeout", 0.1).with(
+        "synthetic",
+        "stubborn_ms",
+        3000,
+    );
     let yaml = "sources:\n  - name: st\n    interval: 10\n    meters: ['st.*']\n";
-    let (agent, _p) = polling_support::agent(&cfg, yaml, &[("st.stuck", "stubborn"), ("st.ok", "counter")]);
+    let (agent, _p) = polling_support::agent(
+        &cfg,
+        yaml,
+        &[("st.stuck", "stubborn"), ("st.ok", "counter")],
+    );
     let t0 = Instant::now();
     let r = agent.poll_once_at(t0);
-    assert!(matches!(report(&r, "st", "st.stuck").outcome, Outcome::Failed(Failure::TimedOut(_))));
+    assert!(matches!(
+        report(&r, "st", "st.stuck").outcome,
+        Outcome::Failed(Failure::TimedOut(_))
+    ));
     // Backoff: 20 s later, still stuck in the plugin: not called, no thread piles up.
     let r = agent.poll_once_at(t0 + Duration::from_secs(20));
-    assert_eq!(report(&r, "st", "st.stuck").outcome, Outcome::Failed(Failure::StillRunning));
+    assert_eq!(
+        report(&r, "st", "st.stuck").outcome,
+        Outcome::Failed(Failure::StillRunning)
+    );
     // The pool keeps its capacity: the other pollster is polled every time.
     assert_eq!(report(&r, "st", "st.ok").outcome, Outcome::Polled);
-    assert!(t0.elapsed() < Duration::from_secs(3), "the stuck call never blocked a cycle");
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "the stuck call never blocked a cycle"
+    );
 }
 
 #[test]
@@ -488,11 +634,17 @@ fn end_to_end_with_the_file_publisher_and_compute_like_samples() {
     assert_eq!(lines.len(), 40);
     for line in lines {
         let m: Map = serde_json::from_str(line).unwrap();
-        assert!(verify_signature(&m, "change this for valid signing"), "{line}");
+        assert!(
+            verify_signature(&m, "change this for valid signing"),
+            "{line}"
+        );
         let keys: Vec<&str> = m.keys().collect();
         assert_eq!(keys.first(), Some(&"source"));
         assert_eq!(keys.last(), Some(&"message_signature"));
-        assert_eq!(metadata(&m, "flavor").and_then(Value::as_map).map(Map::len), Some(7));
+        assert_eq!(
+            metadata(&m, "flavor").and_then(Value::as_map).map(Map::len),
+            Some(7)
+        );
         match str_field(&m, "counter_name") {
             "bench.m0" => assert!(line.contains("\"counter_volume\": 1795316035")),
             "bench.m1" => assert!(line.contains(".0, \"user_id\"")),

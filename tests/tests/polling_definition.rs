@@ -56,11 +56,35 @@ fn every_rule_is_an_error_naming_file_line_source_and_rule() {
     let s1 = Some("s1");
     let cases = vec![
         // Ceilometer crashes with TypeError on an empty file.
-        case("", None, None, |r| matches!(r, Rule::Empty), "the file is empty"),
-        case("# only a comment\n", None, None, |r| matches!(r, Rule::Empty), "empty"),
-        case("- a\n", Some(1), None, |r| matches!(r, Rule::TopNotMapping { .. }), "top level must be a mapping"),
+        case(
+            "",
+            None,
+            None,
+            |r| matches!(r, Rule::Empty),
+            "the file is empty",
+        ),
+        case(
+            "# only a comment\n",
+            None,
+            None,
+            |r| matches!(r, Rule::Empty),
+            "empty",
+        ),
+        case(
+            "- a\n",
+            Some(1),
+            None,
+            |r| matches!(r, Rule::TopNotMapping { .. }),
+            "top level must be a mapping",
+        ),
         // Rule 1.
-        case("{}\n", Some(1), None, |r| matches!(r, Rule::SourcesMissing), "sources required"),
+        case(
+            "{}\n",
+            Some(1),
+            None,
+            |r| matches!(r, Rule::SourcesMissing),
+            "sources required",
+        ),
         case(
             "sourcse:\n  - name: x\n",
             Some(1),
@@ -69,13 +93,49 @@ fn every_rule_is_an_error_naming_file_line_source_and_rule() {
             "unknown top-level key `sourcse` (did you mean `sources`?)",
         ),
         // Ceilometer: TypeError iterating None.
-        case("sources:\n", Some(1), None, |r| matches!(r, Rule::SourcesNotList { .. }), "`sources` must be a list of sources, found null"),
-        case("sources:\n  name: x\n", Some(2), None, |r| matches!(r, Rule::SourcesNotList { .. }), "found a mapping"),
-        case("sources:\n  - just_a_name\n", Some(2), None, |r| matches!(r, Rule::SourceNotMapping { index: 0, .. }), "source #1 must be a mapping"),
+        case(
+            "sources:\n",
+            Some(1),
+            None,
+            |r| matches!(r, Rule::SourcesNotList { .. }),
+            "`sources` must be a list of sources, found null",
+        ),
+        case(
+            "sources:\n  name: x\n",
+            Some(2),
+            None,
+            |r| matches!(r, Rule::SourcesNotList { .. }),
+            "found a mapping",
+        ),
+        case(
+            "sources:\n  - just_a_name\n",
+            Some(2),
+            None,
+            |r| matches!(r, Rule::SourceNotMapping { index: 0, .. }),
+            "source #1 must be a mapping",
+        ),
         // Rule 2.
-        case("sources:\n  - interval: 5\n    meters: [cpu]\n", Some(2), None, |r| matches!(r, Rule::NameMissing), "Required field name not specified"),
-        case("sources:\n  - name: [a]\n    interval: 5\n    meters: [cpu]\n", Some(2), None, |r| matches!(r, Rule::NameNotString { .. }), "`name` must be a string, found a list"),
-        case("sources:\n  - name: ''\n    interval: 5\n    meters: [cpu]\n", Some(2), None, |r| matches!(r, Rule::NameEmpty), "must not be empty"),
+        case(
+            "sources:\n  - interval: 5\n    meters: [cpu]\n",
+            Some(2),
+            None,
+            |r| matches!(r, Rule::NameMissing),
+            "Required field name not specified",
+        ),
+        case(
+            "sources:\n  - name: [a]\n    interval: 5\n    meters: [cpu]\n",
+            Some(2),
+            None,
+            |r| matches!(r, Rule::NameNotString { .. }),
+            "`name` must be a string, found a list",
+        ),
+        case(
+            "sources:\n  - name: ''\n    interval: 5\n    meters: [cpu]\n",
+            Some(2),
+            None,
+            |r| matches!(r, Rule::NameEmpty),
+            "must not be empty",
+        ),
         // Unknown keys (Ceilometer ignores them silently).
         case(
             source(&["interval: 5", "meters: [cpu]", "intreval: 10"]),
@@ -85,45 +145,207 @@ fn every_rule_is_an_error_naming_file_line_source_and_rule() {
             "unknown key `intreval` (did you mean `interval`?)",
         ),
         // Rule 3.
-        case(source(&["interval: 5"]), Some(2), s1, |r| matches!(r, Rule::MetersMissing), "Missing meters value"),
+        case(
+            source(&["interval: 5"]),
+            Some(2),
+            s1,
+            |r| matches!(r, Rule::MetersMissing),
+            "Missing meters value",
+        ),
         // Rule 4: int() raises ValueError.
-        case(source(&["interval: abc", "meters: [cpu]"]), Some(3), s1, |r| matches!(r, Rule::IntervalInvalid { .. }), "Invalid interval value \"abc\""),
-        case(source(&["interval: '1.5'", "meters: [cpu]"]), Some(3), s1, |r| matches!(r, Rule::IntervalInvalid { .. }), "Invalid interval value \"1.5\""),
+        case(
+            source(&["interval: abc", "meters: [cpu]"]),
+            Some(3),
+            s1,
+            |r| matches!(r, Rule::IntervalInvalid { .. }),
+            "Invalid interval value \"abc\"",
+        ),
+        case(
+            source(&["interval: '1.5'", "meters: [cpu]"]),
+            Some(3),
+            s1,
+            |r| matches!(r, Rule::IntervalInvalid { .. }),
+            "Invalid interval value \"1.5\"",
+        ),
         // Python truncates int(1.9) to 1; longshore refuses a fractional interval.
-        case(source(&["interval: 1.9", "meters: [cpu]"]), Some(3), s1, |r| matches!(r, Rule::IntervalInvalid { .. }), "whole number of seconds"),
+        case(
+            source(&["interval: 1.9", "meters: [cpu]"]),
+            Some(3),
+            s1,
+            |r| matches!(r, Rule::IntervalInvalid { .. }),
+            "whole number of seconds",
+        ),
         // Rule 5.
-        case(source(&["meters: [cpu]"]), Some(2), s1, |r| matches!(r, Rule::IntervalMissing), "Missing interval value"),
+        case(
+            source(&["meters: [cpu]"]),
+            Some(2),
+            s1,
+            |r| matches!(r, Rule::IntervalMissing),
+            "Missing interval value",
+        ),
         // Ceilometer: TypeError from int(None) / int([]).
-        case(source(&["interval:", "meters: [cpu]"]), Some(3), s1, |r| matches!(r, Rule::IntervalWrongType { .. }), "found null"),
-        case(source(&["interval: [5]", "meters: [cpu]"]), Some(3), s1, |r| matches!(r, Rule::IntervalWrongType { .. }), "found a list"),
-        case(source(&["interval: {a: 1}", "meters: [cpu]"]), Some(3), s1, |r| matches!(r, Rule::IntervalWrongType { .. }), "found a mapping"),
-        case(source(&["interval: true", "meters: [cpu]"]), Some(3), s1, |r| matches!(r, Rule::IntervalWrongType { .. }), "found the boolean true"),
+        case(
+            source(&["interval:", "meters: [cpu]"]),
+            Some(3),
+            s1,
+            |r| matches!(r, Rule::IntervalWrongType { .. }),
+            "found null",
+        ),
+        case(
+            source(&["interval: [5]", "meters: [cpu]"]),
+            Some(3),
+            s1,
+            |r| matches!(r, Rule::IntervalWrongType { .. }),
+            "found a list",
+        ),
+        case(
+            source(&["interval: {a: 1}", "meters: [cpu]"]),
+            Some(3),
+            s1,
+            |r| matches!(r, Rule::IntervalWrongType { .. }),
+            "found a mapping",
+        ),
+        case(
+            source(&["interval: true", "meters: [cpu]"]),
+            Some(3),
+            s1,
+            |r| matches!(r, Rule::IntervalWrongType { .. }),
+            "found the boolean true",
+        ),
         // Rule 6.
-        case(source(&["interval: 0", "meters: [cpu]"]), Some(3), s1, |r| matches!(r, Rule::IntervalNotPositive { value: 0 }), "Interval value should > 0, found 0"),
-        case(source(&["interval: '-60'", "meters: [cpu]"]), Some(3), s1, |r| matches!(r, Rule::IntervalNotPositive { value: -60 }), "found -60"),
-        case(source(&["interval: 99999999999", "meters: [cpu]"]), Some(3), s1, |r| matches!(r, Rule::IntervalTooLarge { .. }), "larger than"),
+        case(
+            source(&["interval: 0", "meters: [cpu]"]),
+            Some(3),
+            s1,
+            |r| matches!(r, Rule::IntervalNotPositive { value: 0 }),
+            "Interval value should > 0, found 0",
+        ),
+        case(
+            source(&["interval: '-60'", "meters: [cpu]"]),
+            Some(3),
+            s1,
+            |r| matches!(r, Rule::IntervalNotPositive { value: -60 }),
+            "found -60",
+        ),
+        case(
+            source(&["interval: 99999999999", "meters: [cpu]"]),
+            Some(3),
+            s1,
+            |r| matches!(r, Rule::IntervalTooLarge { .. }),
+            "larger than",
+        ),
         // Rule 7.
-        case(source(&["interval: 5", "meters: [cpu]", "resources: snmp://h"]), Some(5), s1, |r| matches!(r, Rule::ResourcesNotList { .. }), "Resources should be a list"),
-        case(source(&["interval: 5", "meters: [cpu]", "resources: [a, {b: 1}]"]), Some(5), s1, |r| matches!(r, Rule::ResourceInvalid { index: 1, .. }), "resources entry #2 must be a string"),
+        case(
+            source(&["interval: 5", "meters: [cpu]", "resources: snmp://h"]),
+            Some(5),
+            s1,
+            |r| matches!(r, Rule::ResourcesNotList { .. }),
+            "Resources should be a list",
+        ),
+        case(
+            source(&["interval: 5", "meters: [cpu]", "resources: [a, {b: 1}]"]),
+            Some(5),
+            s1,
+            |r| matches!(r, Rule::ResourceInvalid { index: 1, .. }),
+            "resources entry #2 must be a string",
+        ),
         // Rule 8.
-        case(source(&["interval: 5", "meters: [cpu]", "discovery: local_instances"]), Some(5), s1, |r| matches!(r, Rule::DiscoveryNotList { .. }), "Discovery should be a list"),
-        case(source(&["interval: 5", "meters: [cpu]", "discovery: ['']"]), Some(5), s1, |r| matches!(r, Rule::DiscoveryInvalid { index: 0, .. }), "discovery entry #1 must be a non-empty string"),
-        case(source(&["interval: 5", "meters: [cpu]", "discovery: [7]"]), Some(5), s1, |r| matches!(r, Rule::DiscoveryInvalid { index: 0, .. }), "found the number 7"),
+        case(
+            source(&["interval: 5", "meters: [cpu]", "discovery: local_instances"]),
+            Some(5),
+            s1,
+            |r| matches!(r, Rule::DiscoveryNotList { .. }),
+            "Discovery should be a list",
+        ),
+        case(
+            source(&["interval: 5", "meters: [cpu]", "discovery: ['']"]),
+            Some(5),
+            s1,
+            |r| matches!(r, Rule::DiscoveryInvalid { index: 0, .. }),
+            "discovery entry #1 must be a non-empty string",
+        ),
+        case(
+            source(&["interval: 5", "meters: [cpu]", "discovery: [7]"]),
+            Some(5),
+            s1,
+            |r| matches!(r, Rule::DiscoveryInvalid { index: 0, .. }),
+            "found the number 7",
+        ),
         // Rule 9: meters falsy.
-        case(source(&["interval: 5", "meters: []"]), Some(4), s1, |r| matches!(r, Rule::MetersEmpty), "No meters specified"),
-        case(source(&["interval: 5", "meters:"]), Some(4), s1, |r| matches!(r, Rule::MetersEmpty), "No meters specified"),
-        case(source(&["interval: 5", "meters: ''"]), Some(4), s1, |r| matches!(r, Rule::MetersEmpty), "No meters specified"),
+        case(
+            source(&["interval: 5", "meters: []"]),
+            Some(4),
+            s1,
+            |r| matches!(r, Rule::MetersEmpty),
+            "No meters specified",
+        ),
+        case(
+            source(&["interval: 5", "meters:"]),
+            Some(4),
+            s1,
+            |r| matches!(r, Rule::MetersEmpty),
+            "No meters specified",
+        ),
+        case(
+            source(&["interval: 5", "meters: ''"]),
+            Some(4),
+            s1,
+            |r| matches!(r, Rule::MetersEmpty),
+            "No meters specified",
+        ),
         // Ceilometer reads `meters: cpu` character by character.
-        case(source(&["interval: 5", "meters: cpu"]), Some(4), s1, |r| matches!(r, Rule::MetersNotList { .. }), "must be a list of meter names"),
+        case(
+            source(&["interval: 5", "meters: cpu"]),
+            Some(4),
+            s1,
+            |r| matches!(r, Rule::MetersNotList { .. }),
+            "must be a list of meter names",
+        ),
         // Ceilometer: IndexError on "" and TypeError on a number.
-        case(source(&["interval: 5", "meters: [cpu, '']"]), Some(4), s1, |r| matches!(r, Rule::MeterEmpty { index: 1 }), "meters entry #2 is an empty string"),
-        case(source(&["interval: 5", "meters:", "  - cpu", "  - 5"]), Some(6), s1, |r| matches!(r, Rule::MeterNotString { index: 1, .. }), "meters entry #2 must be a string, found the number 5"),
-        case(source(&["interval: 5", "meters:", "  - cpu", "  - !disk.*"]), Some(6), s1, |r| matches!(r, Rule::MeterNotString { .. }), "quote exclusions"),
+        case(
+            source(&["interval: 5", "meters: [cpu, '']"]),
+            Some(4),
+            s1,
+            |r| matches!(r, Rule::MeterEmpty { index: 1 }),
+            "meters entry #2 is an empty string",
+        ),
+        case(
+            source(&["interval: 5", "meters:", "  - cpu", "  - 5"]),
+            Some(6),
+            s1,
+            |r| matches!(r, Rule::MeterNotString { index: 1, .. }),
+            "meters entry #2 must be a string, found the number 5",
+        ),
+        case(
+            source(&["interval: 5", "meters:", "  - cpu", "  - !disk.*"]),
+            Some(6),
+            s1,
+            |r| matches!(r, Rule::MeterNotString { .. }),
+            "quote exclusions",
+        ),
         // Rule 10.
-        case(source(&["interval: 5", "meters:", "  - cpu", "  - '!disk.*'"]), Some(6), s1, |r| matches!(r, Rule::IncludeAndExclude { .. }), "Both included and excluded meters specified (\"cpu\" and \"!disk.*\")"),
-        case(source(&["interval: 5", "meters: ['cpu*', '!cpu.delta']"]), Some(4), s1, |r| matches!(r, Rule::IncludeAndExclude { .. }), "Both included and excluded"),
+        case(
+            source(&["interval: 5", "meters:", "  - cpu", "  - '!disk.*'"]),
+            Some(6),
+            s1,
+            |r| matches!(r, Rule::IncludeAndExclude { .. }),
+            "Both included and excluded meters specified (\"cpu\" and \"!disk.*\")",
+        ),
+        case(
+            source(&["interval: 5", "meters: ['cpu*', '!cpu.delta']"]),
+            Some(4),
+            s1,
+            |r| matches!(r, Rule::IncludeAndExclude { .. }),
+            "Both included and excluded",
+        ),
         // Rule 11.
-        case(source(&["interval: 5", "meters: ['*', cpu]"]), Some(4), s1, |r| matches!(r, Rule::WildcardWithIncludes { .. }), "Included meters specified with wildcard"),
+        case(
+            source(&["interval: 5", "meters: ['*', cpu]"]),
+            Some(4),
+            s1,
+            |r| matches!(r, Rule::WildcardWithIncludes { .. }),
+            "Included meters specified with wildcard",
+        ),
     ];
     for (i, c) in cases.iter().enumerate() {
         let err = match parse(&c.yaml) {
@@ -168,8 +390,11 @@ fn ceilometer_coercions_and_falsy_values_are_accepted() {
         ("'1_000'", 1000),
         ("600.0", 600),
     ] {
-        let d = parse(&source(&[&format!("interval: {yaml_interval}"), "meters: [cpu]"]))
-            .unwrap_or_else(|e| panic!("{yaml_interval}: {e}"));
+        let d = parse(&source(&[
+            &format!("interval: {yaml_interval}"),
+            "meters: [cpu]",
+        ]))
+        .unwrap_or_else(|e| panic!("{yaml_interval}: {e}"));
         assert_eq!(d.sources()[0].interval(), want, "{yaml_interval}");
     }
     // Falsy resources / discovery mean "none" (Ceilometer's `or []`).
@@ -209,9 +434,15 @@ fn yaml_syntax_errors_have_a_position() {
 fn fixture_errors_point_at_the_offending_line() {
     let err = PollingDefinition::load(&fixture("error_duplicate_name.yaml")).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err.rule(), Some(Rule::DuplicateName { first: Some(l) }) if l.line == 2), "{msg}");
+    assert!(
+        matches!(err.rule(), Some(Rule::DuplicateName { first: Some(l) }) if l.line == 2),
+        "{msg}"
+    );
     assert_eq!(err.location().map(|l| l.line), Some(8), "{msg}");
-    assert!(msg.contains("source \"compute\": duplicate source name (first used at line 2)"), "{msg}");
+    assert!(
+        msg.contains("source \"compute\": duplicate source name (first used at line 2)"),
+        "{msg}"
+    );
 
     let err = PollingDefinition::load(&fixture("error_typo_key.yaml")).unwrap_err();
     let msg = err.to_string();
@@ -220,7 +451,10 @@ fn fixture_errors_point_at_the_offending_line() {
     let err = PollingDefinition::load(&fixture("error_mixed_meters.yaml")).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("error_mixed_meters.yaml:7:"), "{msg}");
-    assert!(msg.contains("Both included and excluded meters specified"), "{msg}");
+    assert!(
+        msg.contains("Both included and excluded meters specified"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -230,7 +464,10 @@ fn ignored_ceilometer_keys_are_warnings() {
     assert_eq!(d.warnings().len(), 3, "{w}");
     assert!(w.contains("warnings.yaml:5:5: source \"partitioned\": `group_id_coordination_expression` is ignored"), "{w}");
     assert!(w.contains("`sinks` is ignored"), "{w}");
-    assert!(w.contains("warnings.yaml:8:1: `sinks` is a pipeline.yaml key"), "{w}");
+    assert!(
+        w.contains("warnings.yaml:8:1: `sinks` is a pipeline.yaml key"),
+        "{w}"
+    );
     let d = parse("sources: []\n").unwrap();
     assert!(d.sources().is_empty());
     assert!(d.warnings()[0].contains("nothing will be polled"));
@@ -242,7 +479,9 @@ fn valid_files_load() {
     assert!(d.warnings().is_empty(), "{:?}", d.warnings());
     let names: Vec<&str> = d.sources().iter().map(|s| s.name()).collect();
     assert_eq!(names, ["fast", "static", "nothing_optional"]);
-    let [fast, stat, none] = d.sources() else { panic!() };
+    let [fast, stat, none] = d.sources() else {
+        panic!()
+    };
     assert_eq!(fast.interval(), 60);
     assert_eq!(fast.discovery(), ["local_instances"]);
     assert!(fast.support_meter("cpu"));
@@ -269,7 +508,14 @@ fn valid_files_load() {
     let d = PollingDefinition::load(&root).unwrap();
     let s = &d.sources()[0];
     assert_eq!((s.name(), s.interval()), ("some_pollsters", 300));
-    for m in ["power.state", "cpu", "memory.usage", "memory.util", "disk.device.write.requests", "volume.backup.size"] {
+    for m in [
+        "power.state",
+        "cpu",
+        "memory.usage",
+        "memory.util",
+        "disk.device.write.requests",
+        "volume.backup.size",
+    ] {
         assert!(s.support_meter(m), "{m}");
     }
     assert_eq!(s.meters().entries().len(), 16);
@@ -280,22 +526,34 @@ fn a_missing_file_is_a_clear_error() {
     let err = PollingDefinition::load(Path::new("/nonexistent/polling.yaml")).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, DefinitionError::NotFound { .. }));
-    assert!(msg.starts_with("polling definition file /nonexistent/polling.yaml not found"), "{msg}");
+    assert!(
+        msg.starts_with("polling definition file /nonexistent/polling.yaml not found"),
+        "{msg}"
+    );
     assert!(msg.contains("[polling] cfg_file"), "{msg}");
 
     let dir = tempfile::tempdir().unwrap();
-    let err = find_definition_file("longshore-test-no-such-polling.yaml", &[dir.path().to_path_buf()])
-        .unwrap_err();
+    let err = find_definition_file(
+        "longshore-test-no-such-polling.yaml",
+        &[dir.path().to_path_buf()],
+    )
+    .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
-    assert!(msg.contains("/etc/ceilometer/longshore-test-no-such-polling.yaml"), "{msg}");
+    assert!(
+        msg.contains("/etc/ceilometer/longshore-test-no-such-polling.yaml"),
+        "{msg}"
+    );
     // Found in a configuration directory.
     std::fs::write(dir.path().join("mine.yaml"), "sources: []\n").unwrap();
     let found = find_definition_file("mine.yaml", &[dir.path().to_path_buf()]).unwrap();
     assert_eq!(found, dir.path().join("mine.yaml"));
     // An existing path is used as given.
     let abs = fixture("all_features.yaml");
-    assert_eq!(find_definition_file(abs.to_str().unwrap(), &[]).unwrap(), abs);
+    assert_eq!(
+        find_definition_file(abs.to_str().unwrap(), &[]).unwrap(),
+        abs
+    );
 }
 
 /// Spec §1.4, verified there against Ceilometer's code, through polling.yaml.
@@ -324,4 +582,3 @@ fn meter_matching_truth_table() {
     assert!(!f.is_supported("cpu"));
     assert!(!MeterFilter::new(&["CPU"]).is_supported("cpu"));
 }
-

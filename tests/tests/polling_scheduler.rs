@@ -16,14 +16,19 @@ use polling_support::*;
 const BOUND: Duration = Duration::from_secs(30);
 
 fn next_event(rx: &Receiver<AgentEvent>) -> AgentEvent {
-    rx.recv_timeout(BOUND).expect("an agent event within the bound")
+    rx.recv_timeout(BOUND)
+        .expect("an agent event within the bound")
 }
 
 fn started(
     cfg: &Config,
     yaml: &str,
     entries: &[(&str, &str)],
-) -> (RunningAgent, Receiver<AgentEvent>, std::sync::Arc<RecordingPublisher>) {
+) -> (
+    RunningAgent,
+    Receiver<AgentEvent>,
+    std::sync::Arc<RecordingPublisher>,
+) {
     let (agent, publisher) = agent(cfg, yaml, entries);
     let events = agent.subscribe();
     let running = agent.start().expect("start");
@@ -41,7 +46,11 @@ fn all_tasks_start_at_once_and_then_run_every_interval() {
     interval: 3600
     meters: [sch.hourly]
 ";
-    let (agent, publisher) = agent(&Config::new(), yaml, &[("sch.fast", "counter"), ("sch.hourly", "counter")]);
+    let (agent, publisher) = agent(
+        &Config::new(),
+        yaml,
+        &[("sch.fast", "counter"), ("sch.hourly", "counter")],
+    );
     let batches = publisher.subscribe();
     let t0 = Instant::now();
     let running = agent.start().unwrap();
@@ -58,19 +67,30 @@ fn all_tasks_start_at_once_and_then_run_every_interval() {
     // the first cycles come at once, the following ones about a second apart
     assert!(fast_at[0] < Duration::from_millis(900), "{fast_at:?}");
     let gap = fast_at[2] - fast_at[1];
-    assert!(gap > Duration::from_millis(500) && gap < Duration::from_millis(2500), "{fast_at:?}");
+    assert!(
+        gap > Duration::from_millis(500) && gap < Duration::from_millis(2500),
+        "{fast_at:?}"
+    );
     let report = running.shutdown(Duration::from_secs(5));
     assert!(report.cycles_finished);
     assert!(report.publisher.is_ok());
     assert!(publisher.is_closed());
-    let hourly_total = publisher.batches().iter().filter(|b| b.pollster == "sch.hourly").count();
+    let hourly_total = publisher
+        .batches()
+        .iter()
+        .filter(|b| b.pollster == "sch.hourly")
+        .count();
     assert_eq!(hourly_total, 1, "the hourly task ran once, at start");
 }
 
 #[test]
 fn an_overrunning_task_is_skipped_and_never_delays_another_interval() {
     // The 1 s task takes 2.5 s (slow pollster); the 2 s task is fast.
-    let cfg = Config::new().with("synthetic", "slow_ms", 2500);
+    // (The default timeout would be the 1 s interval.)
+    let cfg =
+        Config::new()
+            .with("synthetic", "slow_ms", 2500)
+            .with("polling", "pollster_timeout", 10);
     let yaml = "sources:
   - name: slowtask
     interval: 1
@@ -79,9 +99,16 @@ fn an_overrunning_task_is_skipped_and_never_delays_another_interval() {
     interval: 2
     meters: [ovr.quick]
 ";
-    let (running, events, _publisher) = started(&cfg, yaml, &[("ovr.slow", "slow"), ("ovr.quick", "counter")]);
+    let (running, events, _publisher) = started(
+        &cfg,
+        yaml,
+        &[("ovr.slow", "slow"), ("ovr.quick", "counter")],
+    );
     let plan = running.plan();
-    let slow_task = plan.iter().position(|t| t.interval == Duration::from_secs(1)).unwrap();
+    let slow_task = plan
+        .iter()
+        .position(|t| t.interval == Duration::from_secs(1))
+        .unwrap();
     let mut skipped = 0;
     let mut quick_cycles_during_first_slow = 0;
     let mut slow_finished = 0;
@@ -101,7 +128,9 @@ fn an_overrunning_task_is_skipped_and_never_delays_another_interval() {
             AgentEvent::CycleFinished { .. } if slow_finished == 0 => {
                 quick_cycles_during_first_slow += 1;
             }
-            AgentEvent::CycleSkipped { task, running_for, .. } => {
+            AgentEvent::CycleSkipped {
+                task, running_for, ..
+            } => {
                 assert_eq!(task, slow_task);
                 assert!(running_for >= Duration::from_millis(500));
                 skipped += 1;
@@ -110,13 +139,20 @@ fn an_overrunning_task_is_skipped_and_never_delays_another_interval() {
         }
     }
     assert_eq!(slow_finished, 2);
-    assert!(skipped >= 2, "the slots during each 2.5 s run were skipped: {skipped}");
+    assert!(
+        skipped >= 2,
+        "the slots during each 2.5 s run were skipped: {skipped}"
+    );
     assert!(
         quick_cycles_during_first_slow >= 1,
         "the 2 s task ran while the slow one was busy"
     );
     assert_eq!(
-        logged(log::Level::Warn, "Polling task (interval 1 s) is still running").len(),
+        logged(
+            log::Level::Warn,
+            "Polling task (interval 1 s) is still running"
+        )
+        .len(),
         skipped,
         "one warning per skipped slot"
     );
@@ -128,7 +164,8 @@ fn shutdown_waits_for_running_pollsters_within_its_bound() {
     // A pollster taking 300 ms finishes; nothing else starts after the stop.
     let cfg = Config::new().with("synthetic", "slow_ms", 300);
     let yaml = "sources:\n  - name: sd\n    interval: 3600\n    meters: ['sd.*']\n";
-    let (running, events, publisher) = started(&cfg, yaml, &[("sd.slow", "slow"), ("sd.after", "counter")]);
+    let (running, events, publisher) =
+        started(&cfg, yaml, &[("sd.slow", "slow"), ("sd.after", "counter")]);
     // Stop while the slow pollster runs.
     while !matches!(next_event(&events), AgentEvent::PollsterCalled { .. }) {}
     let t = Instant::now();
@@ -139,7 +176,11 @@ fn shutdown_waits_for_running_pollsters_within_its_bound() {
     assert!(publisher.is_closed());
     // The slow pollster finished (its samples are published); the pollster after it
     // was skipped because the agent was stopping.
-    let names: Vec<String> = publisher.batches().iter().map(|b| b.pollster.clone()).collect();
+    let names: Vec<String> = publisher
+        .batches()
+        .iter()
+        .map(|b| b.pollster.clone())
+        .collect();
     assert_eq!(names, ["sd.slow"]);
     let finished = events.try_iter().find_map(|e| match e {
         AgentEvent::CycleFinished { report, .. } => Some(report),
@@ -167,7 +208,9 @@ fn shutdown_cancels_calls_that_outlive_the_bound() {
     assert!(report.publisher.is_ok());
     assert!(publisher.is_closed());
     // The aborted cycle still reports, with the hang call interrupted.
-    let finished = events.recv_timeout(BOUND).expect("the aborted cycle finishes");
+    let finished = events
+        .recv_timeout(BOUND)
+        .expect("the aborted cycle finishes");
     let AgentEvent::CycleFinished { report, .. } = finished else {
         panic!("{finished:?}");
     };

@@ -52,8 +52,7 @@ pub fn discoveries(cfg: &Config, names: &[&str]) -> HashMap<String, Arc<Discover
 }
 
 pub fn definition(yaml: &str) -> PollingDefinition {
-    PollingDefinition::parse(yaml, Path::new("test-polling.yaml"))
-        .unwrap_or_else(|e| panic!("{e}"))
+    PollingDefinition::parse(yaml, Path::new("test-polling.yaml")).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Every synthetic discovery.

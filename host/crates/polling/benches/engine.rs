@@ -39,7 +39,13 @@ fn synthetic_library() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(&root)
-        .args(["build", "--quiet", "--release", "-p", "longshore-plugin-synthetic"])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "longshore-plugin-synthetic",
+        ])
         .status()
         .expect("run cargo build");
     assert!(status.success(), "building the synthetic plugin failed");
@@ -95,7 +101,13 @@ fn run_engine(lib: &Library, resources: usize, cycles: usize) -> Row {
     let agent = if null {
         AgentManager::new(options, &definition, pollsters, discoveries, Arc::new(Null))
     } else {
-        AgentManager::new(options, &definition, pollsters, discoveries, publisher.clone())
+        AgentManager::new(
+            options,
+            &definition,
+            pollsters,
+            discoveries,
+            publisher.clone(),
+        )
     };
     let expected = resources * METERS;
     // Warm-up (first-touch allocations, lazy statics).
@@ -115,8 +127,11 @@ fn run_engine(lib: &Library, resources: usize, cycles: usize) -> Row {
     agent.close(Duration::from_secs(60)).expect("close");
     let stats = publisher.stats();
     if !null {
-    assert_eq!(stats.dropped, 0, "the publisher dropped messages: {stats:?}");
-    assert_eq!(stats.written as usize, expected * (cycles + 1));
+        assert_eq!(
+            stats.dropped, 0,
+            "the publisher dropped messages: {stats:?}"
+        );
+        assert_eq!(stats.written as usize, expected * (cycles + 1));
     }
     Row {
         samples: expected,
@@ -187,15 +202,33 @@ fn main() {
         );
         rows.push(row);
     }
-    let lo = rows.iter().map(|r| r.cpu_us_per_sample).fold(f64::MAX, f64::min);
+    let lo = rows
+        .iter()
+        .map(|r| r.cpu_us_per_sample)
+        .fold(f64::MAX, f64::min);
     let hi = rows.iter().map(|r| r.cpu_us_per_sample).fold(0.0, f64::max);
-    println!("\nper-sample cost spread 1k..300k samples/cycle: max/min = {:.2}", hi / lo);
+    println!(
+        "\nper-sample cost spread 1k..300k samples/cycle: max/min = {:.2}",
+        hi / lo
+    );
 }
 
 struct Null;
 impl longshore_publisher::Publisher for Null {
-    fn describe(&self) -> String { "null".into() }
-    fn publish(&self, b: longshore_publisher::Batch) -> Result<(), longshore_publisher::PublishError> { drop(b); Ok(()) }
-    fn flush(&self, _: Duration) -> Result<(), longshore_publisher::PublishError> { Ok(()) }
-    fn close(&self, _: Duration) -> Result<(), longshore_publisher::PublishError> { Ok(()) }
+    fn describe(&self) -> String {
+        "null".into()
+    }
+    fn publish(
+        &self,
+        b: longshore_publisher::Batch,
+    ) -> Result<(), longshore_publisher::PublishError> {
+        drop(b);
+        Ok(())
+    }
+    fn flush(&self, _: Duration) -> Result<(), longshore_publisher::PublishError> {
+        Ok(())
+    }
+    fn close(&self, _: Duration) -> Result<(), longshore_publisher::PublishError> {
+        Ok(())
+    }
 }

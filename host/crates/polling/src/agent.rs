@@ -342,9 +342,7 @@ fn timer_loop(
                     }
                 }
                 Action::Skip {
-                    task,
-                    running_for,
-                    ..
+                    task, running_for, ..
                 } => {
                     let interval = intervals.get(task).copied().unwrap_or_default();
                     log::warn!(target: LOG,

@@ -125,14 +125,16 @@ impl CallPool {
             let busy = busy.cloned();
             Box::new(move || {
                 let result = catch_unwind(AssertUnwindSafe(f));
-                if let Ok(v) = result {
-                    let _ = result_tx.send(v);
+                // The plugin has returned: free the key before answering, so that the
+                // caller's next call with it (the next cycle) is never refused.
+                if let Some(b) = busy {
+                    b.store(false, Ordering::Release);
                 }
                 if state.swap(DONE, Ordering::AcqRel) == ABANDONED {
                     shared.abandoned_running.fetch_sub(1, Ordering::Relaxed);
                 }
-                if let Some(b) = busy {
-                    b.store(false, Ordering::Release);
+                if let Ok(v) = result {
+                    let _ = result_tx.send(v);
                 }
             })
         };
@@ -206,10 +208,16 @@ mod tests {
         let c = ctx();
         let c2 = c.clone();
         let busy = Arc::new(AtomicBool::new(false));
-        let out = pool.call(&c, Duration::from_millis(50), &abort, Some(&busy), move || {
-            let _ = release_rx.recv();
-            c2.is_cancelled()
-        });
+        let out = pool.call(
+            &c,
+            Duration::from_millis(50),
+            &abort,
+            Some(&busy),
+            move || {
+                let _ = release_rx.recv();
+                c2.is_cancelled()
+            },
+        );
         assert!(matches!(out, CallOutcome::TimedOut));
         assert!(c.is_cancelled());
         assert_eq!(pool.abandoned_running(), 1);

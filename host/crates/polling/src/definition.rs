@@ -232,9 +232,8 @@ impl DefinitionError {
     }
     pub fn location(&self) -> Option<Location> {
         match self {
-            DefinitionError::Syntax { location, .. } | DefinitionError::Invalid { location, .. } => {
-                *location
-            }
+            DefinitionError::Syntax { location, .. }
+            | DefinitionError::Invalid { location, .. } => *location,
             _ => None,
         }
     }
@@ -265,7 +264,11 @@ impl fmt::Display for DefinitionError {
                 )
             }
             DefinitionError::Io { path, error } => {
-                write!(f, "cannot read polling definition {}: {error}", path.display())
+                write!(
+                    f,
+                    "cannot read polling definition {}: {error}",
+                    path.display()
+                )
             }
             DefinitionError::Syntax {
                 path,
@@ -296,32 +299,79 @@ impl fmt::Display for DefinitionError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
     Empty,
-    TopNotMapping { found: String },
-    UnknownTopKey { key: String, suggestion: Option<String> },
+    TopNotMapping {
+        found: String,
+    },
+    UnknownTopKey {
+        key: String,
+        suggestion: Option<String>,
+    },
     SourcesMissing,
-    SourcesNotList { found: String },
-    SourceNotMapping { index: usize, found: String },
-    UnknownKey { key: String, suggestion: Option<String> },
+    SourcesNotList {
+        found: String,
+    },
+    SourceNotMapping {
+        index: usize,
+        found: String,
+    },
+    UnknownKey {
+        key: String,
+        suggestion: Option<String>,
+    },
     NameMissing,
-    NameNotString { found: String },
+    NameNotString {
+        found: String,
+    },
     NameEmpty,
-    DuplicateName { first: Option<Location> },
+    DuplicateName {
+        first: Option<Location>,
+    },
     MetersMissing,
-    IntervalInvalid { value: String },
+    IntervalInvalid {
+        value: String,
+    },
     IntervalMissing,
-    IntervalWrongType { found: String },
-    IntervalNotPositive { value: i64 },
-    IntervalTooLarge { value: String },
-    ResourcesNotList { found: String },
-    ResourceInvalid { index: usize, found: String },
-    DiscoveryNotList { found: String },
-    DiscoveryInvalid { index: usize, found: String },
+    IntervalWrongType {
+        found: String,
+    },
+    IntervalNotPositive {
+        value: i64,
+    },
+    IntervalTooLarge {
+        value: String,
+    },
+    ResourcesNotList {
+        found: String,
+    },
+    ResourceInvalid {
+        index: usize,
+        found: String,
+    },
+    DiscoveryNotList {
+        found: String,
+    },
+    DiscoveryInvalid {
+        index: usize,
+        found: String,
+    },
     MetersEmpty,
-    MetersNotList { found: String },
-    MeterNotString { index: usize, found: String },
-    MeterEmpty { index: usize },
-    IncludeAndExclude { include: String, exclude: String },
-    WildcardWithIncludes { include: String },
+    MetersNotList {
+        found: String,
+    },
+    MeterNotString {
+        index: usize,
+        found: String,
+    },
+    MeterEmpty {
+        index: usize,
+    },
+    IncludeAndExclude {
+        include: String,
+        exclude: String,
+    },
+    WildcardWithIncludes {
+        include: String,
+    },
 }
 
 fn did_you_mean(s: &Option<String>) -> String {
@@ -631,8 +681,9 @@ impl Checker<'_> {
         };
         if list.is_empty() {
             let place = self.place(&[Step::Value("sources")]);
-            self.warnings
-                .push(format!("{place}: `sources` is empty: nothing will be polled"));
+            self.warnings.push(format!(
+                "{place}: `sources` is empty: nothing will be polled"
+            ));
         }
         let mut out: Vec<PollingSource> = Vec::with_capacity(list.len());
         for (i, src) in list.iter().enumerate() {
@@ -710,8 +761,20 @@ impl Checker<'_> {
             None => return Err(self.err(&here, sname, Rule::IntervalMissing)),
             Some(v) => self.interval(v, &at("interval"), sname)?,
         };
-        let resources = self.url_list(cfg.get("resources"), "resources", &at("resources"), i, sname)?;
-        let discovery = self.url_list(cfg.get("discovery"), "discovery", &at("discovery"), i, sname)?;
+        let resources = self.url_list(
+            cfg.get("resources"),
+            "resources",
+            &at("resources"),
+            i,
+            sname,
+        )?;
+        let discovery = self.url_list(
+            cfg.get("discovery"),
+            "discovery",
+            &at("discovery"),
+            i,
+            sname,
+        )?;
         let meters = self.meters(meters, i, sname)?;
         for key in ["group_id_coordination_expression", "sinks"] {
             if cfg.contains_key(key) {
@@ -722,8 +785,9 @@ impl Checker<'_> {
                     "longshore does not implement workload partitioning: every resource is \
                      polled by this agent"
                 };
-                self.warnings
-                    .push(format!("{place}: source {name:?}: `{key}` is ignored: {why}"));
+                self.warnings.push(format!(
+                    "{place}: source {name:?}: `{key}` is ignored: {why}"
+                ));
             }
         }
         Ok(PollingSource {
@@ -815,7 +879,12 @@ impl Checker<'_> {
             match text {
                 Some(t) => out.push(t),
                 None => {
-                    let steps = [Step::Value("sources"), Step::Index(i), Step::Value(what), Step::Index(j)];
+                    let steps = [
+                        Step::Value("sources"),
+                        Step::Index(i),
+                        Step::Value(what),
+                        Step::Index(j),
+                    ];
                     let found = describe(item);
                     let rule = if what == "resources" {
                         Rule::ResourceInvalid { index: j, found }
@@ -835,18 +904,16 @@ impl Checker<'_> {
         i: usize,
         sname: Option<&str>,
     ) -> Result<Vec<String>, DefinitionError> {
-        let at = [Step::Value("sources"), Step::Index(i), Step::Value("meters")];
+        let at = [
+            Step::Value("sources"),
+            Step::Index(i),
+            Step::Value("meters"),
+        ];
         if !truthy(v) {
             return Err(self.err(&at, sname, Rule::MetersEmpty));
         }
         let Value::Sequence(items) = v else {
-            return Err(self.err(
-                &at,
-                sname,
-                Rule::MetersNotList {
-                    found: describe(v),
-                },
-            ));
+            return Err(self.err(&at, sname, Rule::MetersNotList { found: describe(v) }));
         };
         let mut meters = Vec::with_capacity(items.len());
         for (j, item) in items.iter().enumerate() {
@@ -1095,15 +1162,24 @@ mod tests {
 
     #[test]
     fn locates_nodes() {
-        let text = "sources:\n  - name: a\n    interval: 10\n    meters:\n      - cpu\n      - '!x'\n";
+        let text =
+            "sources:\n  - name: a\n    interval: 10\n    meters:\n      - cpu\n      - '!x'\n";
         let l = |steps: &[Step<'_>]| locate(text, steps).map(|l| (l.line, l.column));
         assert_eq!(l(&[Step::Value("sources"), Step::Index(0)]), Some((2, 5)));
         assert_eq!(
-            l(&[Step::Value("sources"), Step::Index(0), Step::Value("interval")]),
+            l(&[
+                Step::Value("sources"),
+                Step::Index(0),
+                Step::Value("interval")
+            ]),
             Some((3, 15))
         );
         assert_eq!(
-            l(&[Step::Value("sources"), Step::Index(0), Step::Key("interval")]),
+            l(&[
+                Step::Value("sources"),
+                Step::Index(0),
+                Step::Key("interval")
+            ]),
             Some((3, 5))
         );
         assert_eq!(

@@ -183,7 +183,12 @@ fn float(cfg: &Config, section: &str, option: &str) -> Result<Option<f64>, Optio
         _ => return Err(bad(section, option, v, "expected a number of seconds")),
     };
     if !(0.0..=1e9).contains(&f) {
-        return Err(bad(section, option, v, "expected a number of seconds, 0 or more"));
+        return Err(bad(
+            section,
+            option,
+            v,
+            "expected a number of seconds, 0 or more",
+        ));
     }
     Ok(Some(f))
 }
@@ -307,8 +312,14 @@ mod tests {
         assert_eq!(o.batch_size, 50);
         assert_eq!(o.threads_to_process_pollsters, 1);
         assert_eq!(o.telemetry_secret, DEFAULT_TELEMETRY_SECRET);
-        assert_eq!(o.timeout_for(Duration::from_secs(300)), Duration::from_secs(60));
-        assert_eq!(o.timeout_for(Duration::from_secs(5)), Duration::from_secs(5));
+        assert_eq!(
+            o.timeout_for(Duration::from_secs(300)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            o.timeout_for(Duration::from_secs(5)),
+            Duration::from_secs(5)
+        );
         let cfg = Config::new()
             .with("polling", "batch_size", "0")
             .with("polling", "pollster_timeout", 2.5)
@@ -316,7 +327,10 @@ mod tests {
             .with("DEFAULT", "sample_source", "elsewhere");
         let o = PollingOptions::from_config(&cfg).unwrap();
         assert_eq!(o.batch_size, 0);
-        assert_eq!(o.timeout_for(Duration::from_secs(300)), Duration::from_millis(2500));
+        assert_eq!(
+            o.timeout_for(Duration::from_secs(300)),
+            Duration::from_millis(2500)
+        );
         assert_eq!(o.telemetry_secret, "s3");
         assert_eq!(o.sample_source, "elsewhere");
     }
@@ -325,7 +339,11 @@ mod tests {
     fn negative_batch_size_is_rejected() {
         let cfg = Config::new().with("polling", "batch_size", -1);
         let e = PollingOptions::from_config(&cfg).unwrap_err();
-        assert!(e.to_string().starts_with("option [polling] batch_size = -1: must be 0"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("option [polling] batch_size = -1: must be 0"),
+            "{e}"
+        );
         let cfg = Config::new().with("polling", "threads_to_process_pollsters", "many");
         assert!(PollingOptions::from_config(&cfg).is_err());
     }
@@ -349,6 +367,8 @@ mod tests {
         ] {
             assert!(names.contains(&n.to_string()), "{n}");
         }
-        assert!(options().iter().any(|o| o.name() == "telemetry_secret" && o.is_secret()));
+        assert!(options()
+            .iter()
+            .any(|o| o.name() == "telemetry_secret" && o.is_secret()));
     }
 }

@@ -118,7 +118,11 @@ impl CycleReport {
     }
     pub fn failures(&self) -> usize {
         self.pollsters.iter().filter(|p| p.is_failure()).count()
-            + self.discoveries.iter().filter(|d| d.error.is_some()).count()
+            + self
+                .discoveries
+                .iter()
+                .filter(|d| d.error.is_some())
+                .count()
     }
 }
 

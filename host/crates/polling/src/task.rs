@@ -134,7 +134,9 @@ impl PollingTask {
                             .name("longshore-pollster".into())
                             .spawn_scoped(scope, || loop {
                                 let i = next.fetch_add(1, Ordering::Relaxed);
-                                let Some(p) = source.pollsters.get(i) else { break };
+                                let Some(p) = source.pollsters.get(i) else {
+                                    break;
+                                };
                                 let r = self.run_pollster(engine, &cycle, source, p, slot);
                                 lock(&done).push((i, r));
                             });
@@ -146,7 +148,9 @@ impl PollingTask {
                 // If no thread could be started, run what is left here.
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(p) = source.pollsters.get(i) else { break };
+                    let Some(p) = source.pollsters.get(i) else {
+                        break;
+                    };
                     let r = self.run_pollster(engine, &cycle, source, p, slot);
                     lock(&done).push((i, r));
                 }
@@ -459,7 +463,11 @@ impl PollingTask {
         param: Option<String>,
         report: &mut DiscoveryReport,
     ) -> Vec<Resource> {
-        let busy = Arc::clone(lock(&self.discovery_busy).entry(url.to_string()).or_default());
+        let busy = Arc::clone(
+            lock(&self.discovery_busy)
+                .entry(url.to_string())
+                .or_default(),
+        );
         let ctx = CallContext::new(Arc::clone(&cycle.cache), Arc::new(AtomicBool::new(false)));
         let timeout = engine.options.timeout_for(self.interval);
         let call = {
@@ -467,24 +475,24 @@ impl PollingTask {
             let ctx = ctx.clone();
             move || handle.discover(&ctx, param.as_deref())
         };
-        let failure = match engine
-            .pool
-            .call(&ctx, timeout, &engine.stop.abort_rx, Some(&busy), call)
-        {
-            CallOutcome::Done(result) => match result.error {
-                None => return result.resources,
-                Some(e) => e.to_string(),
-            },
-            CallOutcome::TimedOut => format!(
-                "no answer within {:.3} s: cancelled",
-                timeout.as_secs_f64()
-            ),
-            CallOutcome::Aborted => "interrupted by shutdown".to_string(),
-            CallOutcome::StillRunning => {
-                "its previous call timed out and has still not returned".to_string()
-            }
-            CallOutcome::Failed(m) => m,
-        };
+        let failure =
+            match engine
+                .pool
+                .call(&ctx, timeout, &engine.stop.abort_rx, Some(&busy), call)
+            {
+                CallOutcome::Done(result) => match result.error {
+                    None => return result.resources,
+                    Some(e) => e.to_string(),
+                },
+                CallOutcome::TimedOut => {
+                    format!("no answer within {:.3} s: cancelled", timeout.as_secs_f64())
+                }
+                CallOutcome::Aborted => "interrupted by shutdown".to_string(),
+                CallOutcome::StillRunning => {
+                    "its previous call timed out and has still not returned".to_string()
+                }
+                CallOutcome::Failed(m) => m,
+            };
         log::error!(target: LOG, "Unable to discover resources with {url}: {failure}");
         report.error = Some(failure);
         Vec::new()
@@ -549,11 +557,20 @@ mod tests {
         };
         assert_eq!(p("local_instances"), ("local_instances".into(), None));
         assert_eq!(p("fixed://vm"), ("fixed".into(), Some("vm".into())));
-        assert_eq!(p("fixed://host/a/b"), ("fixed".into(), Some("host/a/b".into())));
-        assert_eq!(p("endpoint:image"), ("endpoint".into(), Some("image".into())));
+        assert_eq!(
+            p("fixed://host/a/b"),
+            ("fixed".into(), Some("host/a/b".into()))
+        );
+        assert_eq!(
+            p("endpoint:image"),
+            ("endpoint".into(), Some("image".into()))
+        );
         assert_eq!(p("Fixed://x?q=1#f"), ("fixed".into(), Some("x".into())));
         assert_eq!(p("fixed://"), ("fixed".into(), Some(String::new())));
-        assert_eq!(p("local_instances://x"), ("local_instances".into(), Some("x".into())));
+        assert_eq!(
+            p("local_instances://x"),
+            ("local_instances".into(), Some("x".into()))
+        );
         assert_eq!(p("local_instances?x"), ("local_instances".into(), None));
         assert_eq!(p("1abc://x"), ("1abc://x".into(), None));
     }

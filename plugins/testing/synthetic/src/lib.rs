@@ -19,7 +19,9 @@ fn opt_i64(cfg: &Config, name: &str, default: i64) -> Result<i64, PluginError> {
 }
 
 fn opt_ms(cfg: &Config, name: &str, default: i64) -> Result<Duration, PluginError> {
-    Ok(Duration::from_millis(opt_i64(cfg, name, default)?.max(0) as u64))
+    Ok(Duration::from_millis(
+        opt_i64(cfg, name, default)?.max(0) as u64
+    ))
 }
 
 /// Sleep `total`, returning early (false) once the host cancels the call.
@@ -113,7 +115,13 @@ impl Pollster for Slow {
             return Err(PollError::transient("cancelled by the host"));
         }
         for r in resources {
-            out.push(Sample::from_resource(r, self.name, SampleType::Gauge, "", 1));
+            out.push(Sample::from_resource(
+                r,
+                self.name,
+                SampleType::Gauge,
+                "",
+                1,
+            ));
         }
         Ok(())
     }
@@ -249,7 +257,10 @@ impl Pollster for Permanent {
         if bad.is_empty() {
             Ok(())
         } else {
-            Err(PollError::permanent("these resources cannot be polled", bad))
+            Err(PollError::permanent(
+                "these resources cannot be polled",
+                bad,
+            ))
         }
     }
 }
@@ -459,7 +470,10 @@ fn instance(i: usize) -> Resource {
         .with("instance_type", flavor)
         .with(
             "host",
-            format!("{:056x}", 0x53eb_9300_6ac3_636d_u64.wrapping_mul(i as u64 + 1)),
+            format!(
+                "{:056x}",
+                0x53eb_9300_6ac3_636d_u64.wrapping_mul(i as u64 + 1)
+            ),
         )
         .with("instance_host", "compute-0")
         .with(
@@ -491,8 +505,14 @@ fn instance(i: usize) -> Resource {
         .with("root_gb", disk);
     Resource::builder(uuid)
         .name(name)
-        .user_id(Some(format!("{:032x}", 0x9a1d_e644_815e_u64 + (i % 50) as u64)))
-        .project_id(Some(format!("{:032x}", 0x4737_8190_96da_u64 + (i % 10) as u64)))
+        .user_id(Some(format!(
+            "{:032x}",
+            0x9a1d_e644_815e_u64 + (i % 50) as u64
+        )))
+        .project_id(Some(format!(
+            "{:032x}",
+            0x4737_8190_96da_u64 + (i % 10) as u64
+        )))
         .metadata(metadata)
         .build()
 }
@@ -510,16 +530,66 @@ impl Discovery for Instances {
 fn register(plugins: &mut PluginRegistry) {
     use OptionKind::*;
     for (name, kind, default, help) in [
-        ("resources", Int, Value::from(3), "Resources of the fixed and counted discoveries"),
-        ("slow_ms", Int, Value::from(200), "Delay of the slow pollster"),
-        ("stubborn_ms", Int, Value::from(1000), "Delay of the stubborn pollster (ignores cancellation)"),
-        ("flaky_failures", Int, Value::from(2), "Calls the flaky pollster fails before succeeding"),
-        ("permanent_fail", StrList, Value::list([Value::from("bad")]), "Resource id parts the permanent pollster fails on"),
-        ("inspect_delay_ms", Int, Value::from(20), "Duration of one cached inspection"),
-        ("discovery_delay_ms", Int, Value::from(20), "Duration of one counted discovery"),
-        ("discovery_log", Str, Value::NULL, "File the counted discovery appends a line to per call"),
-        ("instances", Int, Value::from(10), "Instances found by the instances discovery"),
-        ("bench_samples_per_resource", Int, Value::from(1), "Samples per resource of the bench pollster"),
+        (
+            "resources",
+            Int,
+            Value::from(3),
+            "Resources of the fixed and counted discoveries",
+        ),
+        (
+            "slow_ms",
+            Int,
+            Value::from(200),
+            "Delay of the slow pollster",
+        ),
+        (
+            "stubborn_ms",
+            Int,
+            Value::from(1000),
+            "Delay of the stubborn pollster (ignores cancellation)",
+        ),
+        (
+            "flaky_failures",
+            Int,
+            Value::from(2),
+            "Calls the flaky pollster fails before succeeding",
+        ),
+        (
+            "permanent_fail",
+            StrList,
+            Value::list([Value::from("bad")]),
+            "Resource id parts the permanent pollster fails on",
+        ),
+        (
+            "inspect_delay_ms",
+            Int,
+            Value::from(20),
+            "Duration of one cached inspection",
+        ),
+        (
+            "discovery_delay_ms",
+            Int,
+            Value::from(20),
+            "Duration of one counted discovery",
+        ),
+        (
+            "discovery_log",
+            Str,
+            Value::NULL,
+            "File the counted discovery appends a line to per call",
+        ),
+        (
+            "instances",
+            Int,
+            Value::from(10),
+            "Instances found by the instances discovery",
+        ),
+        (
+            "bench_samples_per_resource",
+            Int,
+            Value::from(1),
+            "Samples per resource of the bench pollster",
+        ),
     ] {
         plugins.option(OptionSpec::new("synthetic", name, kind, default, help));
     }
@@ -528,76 +598,123 @@ fn register(plugins: &mut PluginRegistry) {
             Ok(Counter)
         })
         .pollster("panic", "Panics in get_samples", |_: &Config| Ok(Panicker))
-        .pollster("slow", "Sleeps slow_ms, honouring cancellation", |cfg: &Config| {
-            Ok(Slow {
-                delay: opt_ms(cfg, "slow_ms", 200)?,
-                name: "test.slow",
-            })
-        })
-        .pollster("hang", "Waits until cancelled (at most 60 s)", |_: &Config| {
-            Ok(Slow {
-                delay: Duration::from_secs(60),
-                name: "test.hang",
-            })
-        })
-        .pollster("stubborn", "Sleeps stubborn_ms ignoring cancellation", |cfg: &Config| {
-            Ok(Stubborn {
-                delay: opt_ms(cfg, "stubborn_ms", 1000)?,
-            })
-        })
-        .pollster("flaky", "Fails flaky_failures times, then works", |cfg: &Config| {
-            Ok(Flaky {
-                failures: opt_i64(cfg, "flaky_failures", 2)?.max(0) as u64,
-                calls: AtomicU64::new(0),
-            })
-        })
-        .pollster("fail", "Always fails (transient, no samples)", |_: &Config| {
-            Ok(Flaky {
-                failures: u64::MAX,
-                calls: AtomicU64::new(0),
-            })
-        })
-        .pollster("partial", "Samples for half the resources, then an error", |_: &Config| {
-            Ok(Partial)
-        })
-        .pollster("permanent", "Fails permanently for resources matching permanent_fail", |cfg: &Config| {
-            Ok(Permanent {
-                markers: cfg
-                    .str_list("synthetic", "permanent_fail")?
-                    .unwrap_or_else(|| vec!["bad".to_string()]),
-            })
-        })
-        .pollster("inspect.a", "Uses the shared cached inspection", |cfg: &Config| {
-            Ok(Inspect {
-                meter: "test.inspect.a",
-                delay: opt_ms(cfg, "inspect_delay_ms", 20)?,
-            })
-        })
-        .pollster("inspect.b", "Uses the shared cached inspection", |cfg: &Config| {
-            Ok(Inspect {
-                meter: "test.inspect.b",
-                delay: opt_ms(cfg, "inspect_delay_ms", 20)?,
-            })
-        })
-        .pollster("stamp", "Records its call time, 2 ms per sample", |_: &Config| Ok(Stamp))
-        .pollster("bench", "Benchmark: compute-like samples", |cfg: &Config| {
-            Ok(Bench {
-                per_resource: opt_i64(cfg, "bench_samples_per_resource", 1)?.clamp(1, 1000) as u32,
-            })
-        })
+        .pollster(
+            "slow",
+            "Sleeps slow_ms, honouring cancellation",
+            |cfg: &Config| {
+                Ok(Slow {
+                    delay: opt_ms(cfg, "slow_ms", 200)?,
+                    name: "test.slow",
+                })
+            },
+        )
+        .pollster(
+            "hang",
+            "Waits until cancelled (at most 60 s)",
+            |_: &Config| {
+                Ok(Slow {
+                    delay: Duration::from_secs(60),
+                    name: "test.hang",
+                })
+            },
+        )
+        .pollster(
+            "stubborn",
+            "Sleeps stubborn_ms ignoring cancellation",
+            |cfg: &Config| {
+                Ok(Stubborn {
+                    delay: opt_ms(cfg, "stubborn_ms", 1000)?,
+                })
+            },
+        )
+        .pollster(
+            "flaky",
+            "Fails flaky_failures times, then works",
+            |cfg: &Config| {
+                Ok(Flaky {
+                    failures: opt_i64(cfg, "flaky_failures", 2)?.max(0) as u64,
+                    calls: AtomicU64::new(0),
+                })
+            },
+        )
+        .pollster(
+            "fail",
+            "Always fails (transient, no samples)",
+            |_: &Config| {
+                Ok(Flaky {
+                    failures: u64::MAX,
+                    calls: AtomicU64::new(0),
+                })
+            },
+        )
+        .pollster(
+            "partial",
+            "Samples for half the resources, then an error",
+            |_: &Config| Ok(Partial),
+        )
+        .pollster(
+            "permanent",
+            "Fails permanently for resources matching permanent_fail",
+            |cfg: &Config| {
+                Ok(Permanent {
+                    markers: cfg
+                        .str_list("synthetic", "permanent_fail")?
+                        .unwrap_or_else(|| vec!["bad".to_string()]),
+                })
+            },
+        )
+        .pollster(
+            "inspect.a",
+            "Uses the shared cached inspection",
+            |cfg: &Config| {
+                Ok(Inspect {
+                    meter: "test.inspect.a",
+                    delay: opt_ms(cfg, "inspect_delay_ms", 20)?,
+                })
+            },
+        )
+        .pollster(
+            "inspect.b",
+            "Uses the shared cached inspection",
+            |cfg: &Config| {
+                Ok(Inspect {
+                    meter: "test.inspect.b",
+                    delay: opt_ms(cfg, "inspect_delay_ms", 20)?,
+                })
+            },
+        )
+        .pollster(
+            "stamp",
+            "Records its call time, 2 ms per sample",
+            |_: &Config| Ok(Stamp),
+        )
+        .pollster(
+            "bench",
+            "Benchmark: compute-like samples",
+            |cfg: &Config| {
+                Ok(Bench {
+                    per_resource: opt_i64(cfg, "bench_samples_per_resource", 1)?.clamp(1, 1000)
+                        as u32,
+                })
+            },
+        )
         .discovery("fixed", "N fixed resources", |cfg: &Config| {
             Ok(Fixed {
                 count: cfg.i64("synthetic", "resources")?.unwrap_or(3),
             })
         })
-        .discovery("counted", "N fixed resources, counting calls", |cfg: &Config| {
-            Ok(Counted {
-                count: opt_i64(cfg, "resources", 3)?,
-                delay: opt_ms(cfg, "discovery_delay_ms", 20)?,
-                log: cfg.str("synthetic", "discovery_log")?.map(str::to_string),
-                calls: AtomicU64::new(0),
-            })
-        })
+        .discovery(
+            "counted",
+            "N fixed resources, counting calls",
+            |cfg: &Config| {
+                Ok(Counted {
+                    count: opt_i64(cfg, "resources", 3)?,
+                    delay: opt_ms(cfg, "discovery_delay_ms", 20)?,
+                    log: cfg.str("synthetic", "discovery_log")?.map(str::to_string),
+                    calls: AtomicU64::new(0),
+                })
+            },
+        )
         .discovery("failing", "Always fails", |_: &Config| Ok(FailingDiscovery))
         .discovery("instances", "Compute-like instances", |cfg: &Config| {
             Ok(Instances {
