@@ -49,17 +49,14 @@ const CEILOMETER_METERS: [&str; 23] = [
     "network.outgoing.bytes.delta",
 ];
 
-/// CPU time of the whole process so far, ns (sum over its threads' schedstat).
+/// CPU time of the whole process so far, ns (CLOCK_PROCESS_CPUTIME_ID).
 fn process_cpu_ns() -> u64 {
-    let mut total = 0;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for t in tasks.flatten() {
-            if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
-                total += s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            }
-        }
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out-pointer.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts);
     }
-    total
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// A `/proc/self/status` field in KiB (VmHWM = peak RSS, VmRSS = current).
@@ -126,6 +123,17 @@ fn child(mode: &str, lib_path: &Path, node: &Path) {
         println!("RESULT driver domains={n} rss_kib={} hwm_kib={}", status_kib("VmRSS:"), status_kib("VmHWM:"));
         return;
     }
+    if mode == "xml" {
+        let conn = virt::connect::Connect::open_read_only(Some(&uri)).expect("open test driver");
+        let doms = conn.list_all_domains(0).expect("list");
+        let c0 = process_cpu_ns();
+        let mut bytes = 0;
+        for d in &doms {
+            bytes += d.xml_desc(0).expect("xml").len();
+        }
+        println!("xmldesc x{} {:.2} ms, {bytes} bytes", doms.len(), (process_cpu_ns() - c0) as f64 / 1e6);
+        return;
+    }
     let lib = Library::open(lib_path).expect("load libcompute.so");
     let cfg = Config::new()
         .with("DEFAULT", "host", "bench-compute-0")
@@ -153,7 +161,11 @@ fn child(mode: &str, lib_path: &Path, node: &Path) {
     let mut wall = Vec::new();
     let mut cpu = Vec::new();
     let mut last = None;
-    for _ in 0..MEASURED_CYCLES {
+    let cycles = std::env::var("LONGSHORE_COMPUTE_BENCH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MEASURED_CYCLES);
+    for _ in 0..cycles {
         let f = one_cycle(&lib, &cfg, &pollsters);
         wall.push(f.wall_s);
         cpu.push(f.cpu_s);

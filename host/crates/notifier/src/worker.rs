@@ -44,37 +44,55 @@ pub(crate) fn spawn(
     std::thread::Builder::new()
         .name("longshore-notifier".into())
         .spawn(move || {
-            rt.block_on(run(shared.clone(), stop, tls));
-            // Drop the runtime (and amqprs' tasks) before saying we are gone.
+            // Runs even if the engine panics, so flush() and close() never wait on a dead
+            // thread.
+            let _exit = Exit(shared.clone());
+            rt.block_on(run(shared, stop, tls));
+            // Drop the runtime (and amqprs' tasks) before `_exit` says we are gone.
             drop(rt);
-            let mut st = shared.lock();
-            st.worker_running = false;
-            st.stats.connected = false;
-            let left = st.buffer.drain();
-            if !left.is_empty() {
-                let n: usize = left.iter().map(|e| e.samples).sum();
-                let spooled = left.iter().filter(|e| e.spooled).count();
-                if spooled == left.len() {
-                    log::info!(
-                        "{}: stopped with {} undelivered notification(s) ({n} samples) kept in the spool for the next start",
-                        shared.describe,
-                        left.len()
-                    );
-                } else {
-                    log::warn!(
-                        "{}: stopped with {} undelivered notification(s) ({n} samples), {} of them not spooled and lost",
-                        shared.describe,
-                        left.len(),
-                        left.len() - spooled
-                    );
-                }
-            }
-            if let Some(sp) = &shared.spool {
-                sp.release();
-            }
-            drop(st);
-            shared.changed.notify_all();
         })
+}
+
+/// Marks the engine as gone and accounts for what it leaves behind.
+struct Exit(Arc<Shared>);
+
+impl Drop for Exit {
+    fn drop(&mut self) {
+        let shared = &self.0;
+        if std::thread::panicking() {
+            log::error!(
+                "{}: the notifier thread panicked; nothing more will be delivered",
+                shared.describe
+            );
+        }
+        let mut st = shared.lock();
+        st.worker_running = false;
+        st.stats.connected = false;
+        let left = st.buffer.drain();
+        if !left.is_empty() {
+            let n: usize = left.iter().map(|e| e.samples).sum();
+            let spooled = left.iter().filter(|e| e.spooled).count();
+            if spooled == left.len() {
+                log::info!(
+                    "{}: stopped with {} undelivered notification(s) ({n} samples) kept in the spool for the next start",
+                    shared.describe,
+                    left.len()
+                );
+            } else {
+                log::warn!(
+                    "{}: stopped with {} undelivered notification(s) ({n} samples), {} of them not spooled and lost",
+                    shared.describe,
+                    left.len(),
+                    left.len() - spooled
+                );
+            }
+        }
+        if let Some(sp) = &shared.spool {
+            sp.release();
+        }
+        drop(st);
+        shared.changed.notify_all();
+    }
 }
 
 async fn stopped(stop: &mut watch::Receiver<bool>) {

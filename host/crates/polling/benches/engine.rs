@@ -7,7 +7,9 @@
 //! serialised in a plain loop, with no plugin, engine or publisher thread.
 //!
 //! Run: `cargo bench -p longshore-polling --bench engine` (release profile). Set
-//! `LONGSHORE_SYNTHETIC_SO=/path/libtest_synthetic.so` to skip building the plugin.
+//! `LONGSHORE_SYNTHETIC_SO=/path/libtest_synthetic.so` to skip building the plugin, and
+//! `LONGSHORE_BENCH_PUBLISHER=null` to drop batches instead of writing JSON (isolates
+//! the engine from the publisher).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +21,9 @@ use longshore_plugin_api::host::{CallContext, CycleCache, Library};
 use longshore_plugin_api::{Config, Resource};
 use longshore_polling::{AgentManager, PollingDefinition, PollingOptions};
 use longshore_publisher::message::{monotonic_now, polling_timestamp};
-use longshore_publisher::{pyjson, FileOptions, FilePublisher, MessageFactory};
+use longshore_publisher::{
+    pyjson, Batch, FileOptions, FilePublisher, MessageFactory, PublishError,
+};
 
 const METERS: usize = 30;
 
@@ -66,7 +70,7 @@ struct Row {
     wall_ms_per_cycle: f64,
 }
 
-fn run_engine(lib: &Library, resources: usize, cycles: usize) -> Row {
+fn run_engine(lib: &Library, resources: usize, measures: usize) -> Row {
     let cfg = Config::new()
         .with("synthetic", "instances", resources as i64)
         .with("synthetic", "bench_samples_per_resource", 1);
@@ -97,7 +101,7 @@ fn run_engine(lib: &Library, resources: usize, cycles: usize) -> Row {
         )
         .expect("file publisher"),
     );
-    let null = std::env::var("BENCH_NULL").is_ok();
+    let null = null_publisher();
     let agent = if null {
         AgentManager::new(options, &definition, pollsters, discoveries, Arc::new(Null))
     } else {
@@ -113,16 +117,22 @@ fn run_engine(lib: &Library, resources: usize, cycles: usize) -> Row {
     // Warm-up (first-touch allocations, lazy statics).
     let r = agent.poll_once();
     assert_eq!(r.samples(), expected);
+    // getrusage is tick-granular: each measurement spans enough cycles for at least
+    // ~100,000 samples (about a second of CPU).
+    let per_measure = (100_000 / expected).max(1);
     let mut cpu = Vec::new();
     let mut wall = Vec::new();
-    for _ in 0..cycles {
+    for _ in 0..measures {
         let (c0, w0) = (cpu_time(), Instant::now());
-        let r = agent.poll_once(); // includes the publisher's flush
+        for _ in 0..per_measure {
+            let r = agent.poll_once(); // includes the publisher's flush
+            assert!(r.is_success(), "{r:?}");
+            assert_eq!(r.samples(), expected);
+        }
         let (c1, w1) = (cpu_time(), w0.elapsed());
-        assert!(r.is_success(), "{r:?}");
-        assert_eq!(r.samples(), expected);
-        cpu.push((c1 - c0).as_secs_f64() * 1e6 / expected as f64);
-        wall.push(w1.as_secs_f64() * 1e3);
+        let n = (expected * per_measure) as f64;
+        cpu.push((c1 - c0).as_secs_f64() * 1e6 / n);
+        wall.push(w1.as_secs_f64() * 1e3 / per_measure as f64);
     }
     agent.close(Duration::from_secs(60)).expect("close");
     let stats = publisher.stats();
@@ -131,7 +141,10 @@ fn run_engine(lib: &Library, resources: usize, cycles: usize) -> Row {
             stats.dropped, 0,
             "the publisher dropped messages: {stats:?}"
         );
-        assert_eq!(stats.written as usize, expected * (cycles + 1));
+        assert_eq!(
+            stats.written as usize,
+            expected * (1 + measures * per_measure)
+        );
     }
     Row {
         samples: expected,
@@ -184,15 +197,20 @@ fn run_baseline(lib: &Library, resources: usize, rounds: usize) -> f64 {
 
 fn main() {
     let lib = Library::open(&synthetic_library()).expect("load the synthetic plugin");
+    let publisher = if null_publisher() {
+        "null publisher (batches dropped)"
+    } else {
+        "file publisher to /dev/null"
+    };
     println!("polling engine benchmark: {METERS} pollsters x N instances per cycle, batch 50,");
-    println!("file publisher to /dev/null; CPU = user+sys of all threads (getrusage), median\n");
-    let baseline = run_baseline(&lib, 1000, 5);
+    println!("{publisher}; CPU = user+sys of all threads (getrusage), median\n");
+    let baseline = run_baseline(&lib, 3334, 5);
     println!("baseline (stamp + sign + JSON in a loop, no engine): {baseline:.3} us/sample\n");
     println!("| instances | samples/cycle | CPU us/sample | vs baseline | wall ms/cycle |");
     println!("|---:|---:|---:|---:|---:|");
     let mut rows = Vec::new();
-    for (resources, cycles) in [(34, 15), (334, 9), (3334, 7), (10_000, 5)] {
-        let row = run_engine(&lib, resources, cycles);
+    for resources in [34, 334, 3334, 10_000] {
+        let row = run_engine(&lib, resources, 5);
         println!(
             "| {resources} | {} | {:.3} | {:.2}x | {:.1} |",
             row.samples,
@@ -213,22 +231,24 @@ fn main() {
     );
 }
 
+fn null_publisher() -> bool {
+    std::env::var("LONGSHORE_BENCH_PUBLISHER").is_ok_and(|v| v == "null")
+}
+
+/// Drops every batch (`LONGSHORE_BENCH_PUBLISHER=null`).
 struct Null;
+
 impl longshore_publisher::Publisher for Null {
     fn describe(&self) -> String {
-        "null".into()
+        "null://".into()
     }
-    fn publish(
-        &self,
-        b: longshore_publisher::Batch,
-    ) -> Result<(), longshore_publisher::PublishError> {
-        drop(b);
+    fn publish(&self, _batch: Batch) -> Result<(), PublishError> {
         Ok(())
     }
-    fn flush(&self, _: Duration) -> Result<(), longshore_publisher::PublishError> {
+    fn flush(&self, _: Duration) -> Result<(), PublishError> {
         Ok(())
     }
-    fn close(&self, _: Duration) -> Result<(), longshore_publisher::PublishError> {
+    fn close(&self, _: Duration) -> Result<(), PublishError> {
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 pub mod clock;
+pub mod fanout;
 pub mod file;
 pub mod ids;
 pub mod message;
@@ -13,6 +14,7 @@ pub mod notification;
 pub mod pyjson;
 pub mod signature;
 
+pub use fanout::FanOut;
 pub use file::{FileOptions, FilePublisher, FileStats};
 pub use ids::Uuid1Generator;
 pub use message::{
