@@ -367,6 +367,12 @@ impl Settings {
         self.file.as_deref()
     }
 
+    /// Where the effective value of `[section] option` comes from (`None`: unset, no
+    /// default).
+    pub fn origin(&self, section: &str, option: &str) -> Option<&Origin> {
+        self.find(section, option).map(|e| &e.origin)
+    }
+
     /// The effective value of `[section] option`.
     pub fn value(&self, section: &str, option: &str) -> Option<&Value> {
         self.find(section, option)

@@ -28,6 +28,7 @@ fn strs(items: &[&str]) -> Value {
 pub fn host_options() -> Vec<OptionSpec> {
     let mut all = agent_options();
     all.extend(polling_options());
+    all.extend(publishing_options());
     all.extend(messaging_options());
     all.extend(entry_points_options());
     all
@@ -43,33 +44,24 @@ fn agent_options() -> Vec<OptionSpec> {
     ]
 }
 
-/// The polling engine's options.
-// TODO(lead): these mirror `longshore_polling::options()` (same names, types and
-// defaults); once the host depends on longshore-polling, replace this function with
-// it so the engine's declarations are the only ones.
+/// The polling engine's options, as the engine declares them.
 fn polling_options() -> Vec<OptionSpec> {
+    longshore_polling::options()
+}
+
+/// What the host itself adds for publishing: which publishers, and the notifier's
+/// reliability settings (longshore's own; Ceilometer has none).
+fn publishing_options() -> Vec<OptionSpec> {
     use OptionKind::*;
     vec![
-        OptionSpec::new("DEFAULT", "sample_source", Str, "openstack",
-            "Source name of the samples this agent sends."),
-        OptionSpec::new("DEFAULT", "graceful_shutdown_timeout", Int, 60,
-            "Seconds a stop waits for running pollsters and the publisher before giving up."),
-        OptionSpec::new("polling", "cfg_file", Str, "polling.yaml",
-            "The polling definitions file; a relative path starts at the configuration file's directory (or the current directory)."),
-        OptionSpec::new("polling", "batch_size", Int, 50,
-            "Samples per published batch (notification); 0 sends each sample alone."),
-        OptionSpec::new("polling", "threads_to_process_pollsters", Int, 1,
-            "Pollsters of one source polled in parallel; 0 means one thread per pollster."),
-        OptionSpec::new("polling", "enable_notifications", Bool, true,
-            "Publish samples to the message bus."),
-        OptionSpec::new("polling", "workers", Int, 0,
-            "longshore: threads running interval tasks; 0 means one per distinct interval, so a slow task never delays another."),
-        OptionSpec::new("polling", "pollster_timeout", Float, 0.0,
-            "longshore: seconds one pollster or discovery call may take before it is cancelled and reported; 0 means the task's interval, at most 60 s (Ceilometer has no timeout)."),
-        OptionSpec::new("polling", "max_backoff_interval", Int, 86_400,
-            "longshore: a pollster that fails outright is polled at double its previous interval after each consecutive failure, up to this many seconds (collectd's MaxReadInterval); one success resets it."),
-        OptionSpec::new("publisher", "telemetry_secret", Str, "change this for valid signing",
-            "Secret signing every sample (message_signature); empty means an empty signature.").secret(),
+        OptionSpec::new("publisher", "publishers", StrList, none(),
+            "Where samples go: `notifier://` (AMQP to the transport_url), `-` or `stdout` (JSON lines), `file:///path` (JSON lines); several are allowed. Unset: `notifier://` when a transport_url is configured, else stdout (said at start)."),
+        OptionSpec::new("publisher_notifier", "max_buffered_samples", Int, 100_000,
+            "longshore: samples held while no broker confirms them; beyond, the oldest are dropped and counted."),
+        OptionSpec::new("publisher_notifier", "max_buffered_bytes", Int, 128 * 1024 * 1024,
+            "longshore: message bytes held while no broker confirms them; beyond, the oldest are dropped and counted."),
+        OptionSpec::new("publisher_notifier", "spool_dir", Str, none(),
+            "longshore: directory where unconfirmed notifications wait on disk, so a restart during a broker outage loses nothing. Unset: memory only."),
     ]
 }
 

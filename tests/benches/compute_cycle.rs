@@ -85,11 +85,13 @@ struct CycleFigures {
     errors: usize,
 }
 
-fn one_cycle(lib: &Library, cfg: &Config, pollsters: &[(&str, longshore_plugin_api::host::PollsterHandle)]) -> CycleFigures {
+fn one_cycle(
+    disc: &longshore_plugin_api::host::DiscoveryHandle,
+    pollsters: &[(&str, longshore_plugin_api::host::PollsterHandle)],
+) -> CycleFigures {
     let cpu0 = process_cpu_ns();
     let t0 = Instant::now();
     let ctx = CallContext::new(Arc::new(CycleCache::new()), Default::default());
-    let disc = lib.new_discovery("local_instances", cfg).expect("discovery");
     let found = disc.discover(&ctx, None);
     let mut errors = usize::from(found.error.is_some());
     let mut samples = 0;
@@ -139,11 +141,11 @@ fn child(mode: &str, lib_path: &Path, node: &Path) {
         .with("DEFAULT", "host", "bench-compute-0")
         .with("compute", "libvirt_uri", uri.as_str());
     let pollsters: Vec<_> = METERS.iter().map(|m| (*m, lib.new_pollster(m, &cfg).expect("pollster"))).collect();
-    let first = one_cycle(&lib, &cfg, &pollsters);
+    let disc = lib.new_discovery("local_instances", &cfg).expect("discovery");
+    let first = one_cycle(&disc, &pollsters);
     if mode == "phases" {
         // Where one steady-state cycle spends its CPU, per call.
         let ctx = CallContext::new(Arc::new(CycleCache::new()), Default::default());
-        let disc = lib.new_discovery("local_instances", &cfg).expect("discovery");
         let c0 = process_cpu_ns();
         let found = disc.discover(&ctx, None);
         println!("discovery {:.2} ms", (process_cpu_ns() - c0) as f64 / 1e6);
@@ -166,7 +168,7 @@ fn child(mode: &str, lib_path: &Path, node: &Path) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(MEASURED_CYCLES);
     for _ in 0..cycles {
-        let f = one_cycle(&lib, &cfg, &pollsters);
+        let f = one_cycle(&disc, &pollsters);
         wall.push(f.wall_s);
         cpu.push(f.cpu_s);
         last = Some(f);

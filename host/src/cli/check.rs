@@ -75,21 +75,22 @@ pub fn run(global: &GlobalArgs, _args: &Args) -> anyhow::Result<ExitCode> {
     Ok(finish(&problems, loaded, skipped))
 }
 
-/// The polling definitions file.
-// TODO(lead): validate polling.yaml with longshore-polling's validator once it exists
-// (grammar, meter patterns, intervals; problems naming file and line), e.g.
-// `longshore_polling::PollingDefinitions::load(&path)`; until then only its presence
-// is checked.
+/// The polling definitions file (every rule, errors naming file, line and source) and
+/// the polling options.
 fn check_polling_file(settings: &Settings) -> Vec<String> {
-    let path = settings.polling_file();
-    if path.is_file() {
-        Vec::new()
-    } else {
-        vec![format!(
-            "{}: polling definitions file not found; set [polling] cfg_file or pass --polling-file",
-            path.display()
-        )]
+    let mut problems = Vec::new();
+    match crate::agent::load_definition(settings) {
+        Ok(definition) => println!(
+            "polling definitions: {} ({} source(s))",
+            definition.path().display(),
+            definition.sources().len()
+        ),
+        Err(e) => problems.push(format!("{e:#}")),
     }
+    if let Err(e) = longshore_polling::PollingOptions::from_config(&settings.config()) {
+        problems.push(e.to_string());
+    }
+    problems
 }
 
 fn finish(problems: &[String], loaded: usize, skipped: usize) -> ExitCode {

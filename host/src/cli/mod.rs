@@ -5,6 +5,8 @@
 mod check;
 mod config;
 mod list;
+mod poll;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -182,6 +184,11 @@ pub enum Command {
     Check(check::Args),
     /// Show the effective configuration (secrets masked), or every option's default.
     Config(config::Args),
+    /// Run every polling task once and print the samples as JSON lines; exit non-zero
+    /// if any pollster failed.
+    Poll(poll::Args),
+    /// Run the polling agent as a service (SIGTERM/SIGINT stop it, SIGHUP reloads).
+    Run(run::Args),
 }
 
 /// Run the command; the exit code says whether it found problems.
@@ -190,5 +197,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::List(args) => list::run(&cli.global, &args),
         Command::Check(args) => check::run(&cli.global, &args),
         Command::Config(args) => config::run(&cli.global, &args),
+        Command::Poll(args) => poll::run(&cli.global, &args),
+        Command::Run(args) => run::run(&cli.global, &args),
     }
 }

@@ -6,8 +6,9 @@
 //! element *or attribute*, a non-integer flavor field) is skipped with one WARNING per
 //! domain (then DEBUG) and never aborts the discovery of the others (§13.14, §13.15).
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 use longshore_plugin_api::{Config, Discovery, Map, PluginError, PollContext, PollError, Resource, Value};
 use sha2::{Digest, Sha224};
@@ -19,6 +20,23 @@ use crate::inspector::{hypervisor, Devices, Hypervisor};
 pub struct InstanceDiscovery {
     hv: Arc<Hypervisor>,
     host: String,
+    /// What the previous pass built per domain, reused while the domain's XML and state
+    /// are unchanged (most cycles): only `virDomainGetXMLDesc` is repeated, not the
+    /// parse and the metadata building.
+    known: Mutex<HashMap<String, Known>>,
+}
+
+struct Known {
+    xml_hash: u64,
+    state: i32,
+    /// `None` for a skipped (non-Nova or broken) domain.
+    built: Option<(Resource, Arc<Devices>)>,
+}
+
+fn xml_hash(xml: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    xml.hash(&mut h);
+    h.finish()
 }
 
 impl InstanceDiscovery {
@@ -28,6 +46,7 @@ impl InstanceDiscovery {
         Ok(InstanceDiscovery {
             hv: hypervisor(&c.libvirt_uri),
             host: c.host,
+            known: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -59,35 +78,43 @@ impl Discovery for InstanceDiscovery {
                     continue;
                 }
             };
-            let parsed = match domxml::parse_domain(&xml) {
-                Ok(p) => p,
-                Err(why) => {
-                    self.skip(&e.uuid, "", &why);
-                    continue;
+            let hash = xml_hash(&xml);
+            let reused = {
+                let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+                match known.get(&e.uuid) {
+                    Some(k) if k.xml_hash == hash && k.state == e.state => Some(k.built.clone()),
+                    _ => None,
                 }
             };
-            let instance = match &parsed.nova {
-                NovaMeta::Instance(i) => i,
-                NovaMeta::Missing => {
-                    self.skip(
-                        &e.uuid,
-                        &parsed.name,
-                        "it has no Nova metadata (nova/1.1 or nova/1.0 namespace): not an OpenStack instance",
+            let built = match reused {
+                Some(built) => {
+                    if built.is_none() {
+                        log::debug!("domain {} skipped (unchanged since the warning)", e.uuid);
+                    }
+                    built
+                }
+                None => {
+                    let built = self.build(&e.uuid, e.state, &xml);
+                    self.known.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                        e.uuid.clone(),
+                        Known {
+                            xml_hash: hash,
+                            state: e.state,
+                            built: built.clone(),
+                        },
                     );
-                    continue;
-                }
-                NovaMeta::Broken(why) => {
-                    self.skip(&e.uuid, &parsed.name, &format!("its Nova metadata is broken: {why}"));
-                    continue;
+                    built
                 }
             };
-            out.push(instance_resource(&self.host, &e.uuid, &parsed.name, e.state, instance));
-            self.hv.seed_devices(
-                ctx,
-                &e.uuid,
-                Devices::new(&e.uuid, &parsed.name, parsed.disks, parsed.interfaces),
-            );
+            if let Some((resource, devices)) = built {
+                out.push(resource);
+                self.hv.seed_devices(ctx, &e.uuid, devices);
+            }
         }
+        self.known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|uuid, _| alive.contains(uuid.as_str()));
         self.hv.retain_vnic_state(&alive);
         Ok(out)
     }
@@ -98,6 +125,35 @@ impl Discovery for InstanceDiscovery {
 }
 
 impl InstanceDiscovery {
+    /// Parse a domain's XML into its resource and devices, or log why it is skipped.
+    fn build(&self, uuid: &str, state: i32, xml: &str) -> Option<(Resource, Arc<Devices>)> {
+        let parsed = match domxml::parse_domain(xml) {
+            Ok(p) => p,
+            Err(why) => {
+                self.skip(uuid, "", &why);
+                return None;
+            }
+        };
+        let instance = match &parsed.nova {
+            NovaMeta::Instance(i) => i,
+            NovaMeta::Missing => {
+                self.skip(
+                    uuid,
+                    &parsed.name,
+                    "it has no Nova metadata (nova/1.1 or nova/1.0 namespace): not an OpenStack instance",
+                );
+                return None;
+            }
+            NovaMeta::Broken(why) => {
+                self.skip(uuid, &parsed.name, &format!("its Nova metadata is broken: {why}"));
+                return None;
+            }
+        };
+        let resource = instance_resource(&self.host, uuid, &parsed.name, state, instance);
+        let devices = Devices::new(uuid, &parsed.name, parsed.disks, parsed.interfaces);
+        Some((resource, Arc::new(devices)))
+    }
+
     fn skip(&self, uuid: &str, name: &str, why: &str) {
         let msg = format!("domain {uuid} ({name}) skipped: {why}");
         if self.hv.first_time(format!("discovery:{uuid}:{why}")) {

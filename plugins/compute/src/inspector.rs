@@ -397,8 +397,7 @@ impl Hypervisor {
     }
 
     /// Store the devices the discovery read, for the pollsters of the same cycle.
-    pub fn seed_devices(&self, ctx: &PollContext<'_>, uuid: &str, devices: Devices) {
-        let devices = Arc::new(devices);
+    pub fn seed_devices(&self, ctx: &PollContext<'_>, uuid: &str, devices: Arc<Devices>) {
         let _ = ctx.cached(&self.key("devices", uuid), || Ok(Inspection::Ok(devices)));
     }
 
@@ -583,6 +582,11 @@ impl Hypervisor {
             }
             Ok(Inspection::Ok(Timed { at, items }))
         })
+    }
+
+    /// Whether the driver lacks `virDomainBlockStatsFlags` (already logged once).
+    pub fn latency_unsupported(&self) -> bool {
+        self.flags_unsupported.load(Ordering::Relaxed)
     }
 
     /// Latency counters (`virDomainBlockStatsFlags`); drivers without it (the test

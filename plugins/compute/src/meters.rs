@@ -156,9 +156,14 @@ impl ComputePollster {
 
     /// Ceilometer's NoVolumeException: a WARNING per instance per cycle there; here once
     /// per (meter, instance), then DEBUG. Perf counters are off unless perf events are
-    /// enabled, so their absence is only a DEBUG note.
+    /// enabled, and a driver without latency counters was already reported once, so
+    /// those are only DEBUG notes.
     fn no_volume(&self, uuid: &str) {
-        let quiet = matches!(self.meter.source, Instance(f) if matches!(f, I::PerfCycles | I::PerfInstructions | I::PerfCacheReferences | I::PerfCacheMisses));
+        let quiet = match self.meter.source {
+            Instance(f) => matches!(f, I::PerfCycles | I::PerfInstructions | I::PerfCacheReferences | I::PerfCacheMisses),
+            Disk(DF::ReadLatency | DF::WriteLatency) => self.hv.latency_unsupported(),
+            _ => false,
+        };
         if !quiet && self.hv.first_time(format!("novolume:{}:{uuid}", self.meter.name)) {
             log::warn!("{} statistic is not available for instance {uuid}", self.meter.name);
         } else {
@@ -304,6 +309,7 @@ impl Pollster for ComputePollster {
     }
 
     fn get_samples(&self, ctx: &PollContext<'_>, resources: &[Resource], out: &mut Vec<Sample>) -> Result<(), PollError> {
+        out.reserve(resources.len());
         for r in resources {
             if ctx.is_cancelled() {
                 return Err(PollError::transient(format!("{} cancelled by the host", self.meter.name)));

@@ -4,10 +4,11 @@
 //! what the plugin logged.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use longshore_plugin_api::host::{CallContext, CycleCache, Library};
+use longshore_plugin_api::host::{CallContext, CycleCache, DiscoveryHandle, Library};
 use longshore_plugin_api::{CallError, Config, Resource, Sample};
 
 /// The 36 compute meter names of Ceilometer 27 (setup.cfg order).
@@ -131,13 +132,27 @@ impl CycleResult {
     }
 }
 
+/// The `local_instances` discovery for `cfg`, constructed once per configuration and
+/// kept across cycles, as the engine keeps its extensions.
+pub fn discovery(cfg: &Config) -> Arc<DiscoveryHandle> {
+    static ALL: Mutex<Option<HashMap<String, Arc<DiscoveryHandle>>>> = Mutex::new(None);
+    let mut all = ALL.lock().unwrap_or_else(|p| p.into_inner());
+    all.get_or_insert_with(HashMap::new)
+        .entry(format!("{cfg:?}"))
+        .or_insert_with(|| {
+            Arc::new(
+                compute()
+                    .new_discovery("local_instances", cfg)
+                    .expect("construct local_instances"),
+            )
+        })
+        .clone()
+}
+
 /// Discover with `local_instances`, then run `meters` over the discovered resources,
 /// all in one cycle `ctx`.
 pub fn run_cycle_in(ctx: &CallContext, cfg: &Config, meters: &[&str]) -> CycleResult {
-    let lib = compute();
-    let disc = lib
-        .new_discovery("local_instances", cfg)
-        .expect("construct local_instances");
+    let disc = discovery(cfg);
     let found = disc.discover(ctx, None);
     let mut result = CycleResult {
         resources: found.resources,

@@ -153,9 +153,18 @@ fn run_engine(lib: &Library, resources: usize, measures: usize) -> Row {
     }
 }
 
-/// The same work without the engine: samples made by the plugin beforehand, then
-/// stamp + sign + JSON in one loop on one thread.
-fn run_baseline(lib: &Library, resources: usize, rounds: usize) -> f64 {
+/// Costs measured without the engine, per sample (µs).
+struct Baseline {
+    /// The plugin's `get_samples` (compute-like samples, metadata copied) and dropping
+    /// the samples.
+    plugin: f64,
+    /// Stamp + sign (MessageFactory) of ready samples, in a plain loop.
+    sign: f64,
+    /// Stamp + sign + Python JSON line to /dev/null, in a plain loop.
+    sign_json: f64,
+}
+
+fn run_baseline(lib: &Library, resources: usize, rounds: usize) -> Baseline {
     let cfg = Config::new()
         .with("synthetic", "instances", resources as i64)
         .with("synthetic", "bench_samples_per_resource", METERS as i64);
@@ -174,25 +183,45 @@ fn run_baseline(lib: &Library, resources: usize, rounds: usize) -> f64 {
             .open("/dev/null")
             .expect("/dev/null"),
     );
-    let mut per_sample = Vec::new();
-    for _ in 0..rounds {
-        let samples = pollster.get_samples(&ctx, &found).samples;
-        let n = samples.len();
+    let (mut plugin, mut sign, mut sign_json) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds * 3 {
         let c0 = cpu_time();
+        let samples = pollster.get_samples(&ctx, &found).samples;
+        let n = samples.len() as f64;
+        let c1 = cpu_time();
         let ts = polling_timestamp(SystemTime::now());
         let mono = monotonic_now();
-        for mut s in samples {
-            s.set_timestamp(&ts);
-            let m = factory.message(s, mono);
-            out.clear();
-            pyjson::write_map(&mut out, &m);
-            out.push(b'\n');
-            std::io::Write::write_all(&mut sink, &out).expect("write");
+        match round % 3 {
+            0 => {
+                drop(samples);
+                plugin.push((cpu_time() - c0).as_secs_f64() * 1e6 / n);
+            }
+            1 => {
+                for mut s in samples {
+                    s.set_timestamp(&ts);
+                    std::hint::black_box(factory.message(s, mono));
+                }
+                sign.push((cpu_time() - c1).as_secs_f64() * 1e6 / n);
+            }
+            _ => {
+                for mut s in samples {
+                    s.set_timestamp(&ts);
+                    let m = factory.message(s, mono);
+                    out.clear();
+                    pyjson::write_map(&mut out, &m);
+                    out.push(b'\n');
+                    std::io::Write::write_all(&mut sink, &out).expect("write");
+                }
+                std::io::Write::flush(&mut sink).expect("flush");
+                sign_json.push((cpu_time() - c1).as_secs_f64() * 1e6 / n);
+            }
         }
-        std::io::Write::flush(&mut sink).expect("flush");
-        per_sample.push((cpu_time() - c0).as_secs_f64() * 1e6 / n as f64);
     }
-    median(per_sample)
+    Baseline {
+        plugin: median(plugin),
+        sign: median(sign),
+        sign_json: median(sign_json),
+    }
 }
 
 fn main() {
@@ -204,8 +233,13 @@ fn main() {
     };
     println!("polling engine benchmark: {METERS} pollsters x N instances per cycle, batch 50,");
     println!("{publisher}; CPU = user+sys of all threads (getrusage), median\n");
-    let baseline = run_baseline(&lib, 3334, 5);
-    println!("baseline (stamp + sign + JSON in a loop, no engine): {baseline:.3} us/sample\n");
+    let b = run_baseline(&lib, 3334, 5);
+    println!("baselines without the engine (100,020 samples, us/sample):");
+    println!("  plugin get_samples + drop:           {:.3}", b.plugin);
+    println!("  stamp + sign (MessageFactory):       {:.3}", b.sign);
+    println!("  stamp + sign + JSON line:            {:.3}", b.sign_json);
+    let baseline = b.plugin + b.sign_json;
+    println!("  plugin + sign + JSON (the floor):    {baseline:.3}\n");
     println!("| instances | samples/cycle | CPU us/sample | vs baseline | wall ms/cycle |");
     println!("|---:|---:|---:|---:|---:|");
     let mut rows = Vec::new();
