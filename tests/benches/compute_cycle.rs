@@ -28,30 +28,77 @@ const CHILD_ENV: &str = "LONGSHORE_COMPUTE_BENCH_CHILD";
 const MEASURED_CYCLES: usize = 7;
 
 const METERS: [&str; 36] = [
-    "power.state", "cpu", "vcpus", "memory", "memory.available", "memory.usage", "memory.resident",
-    "memory.swap.in", "memory.swap.out", "perf.cpu.cycles", "perf.instructions", "perf.cache.references",
-    "perf.cache.misses", "disk.device.read.requests", "disk.device.read.bytes", "disk.device.write.requests",
-    "disk.device.write.bytes", "disk.device.read.latency", "disk.device.write.latency", "disk.device.capacity",
-    "disk.device.allocation", "disk.device.usage", "disk.root.size", "disk.ephemeral.size",
-    "network.incoming.bytes", "network.incoming.packets", "network.incoming.packets.error",
-    "network.incoming.packets.drop", "network.outgoing.bytes", "network.outgoing.packets",
-    "network.outgoing.packets.error", "network.outgoing.packets.drop", "network.incoming.bytes.delta",
-    "network.outgoing.bytes.delta", "network.incoming.bytes.rate", "network.outgoing.bytes.rate",
+    "power.state",
+    "cpu",
+    "vcpus",
+    "memory",
+    "memory.available",
+    "memory.usage",
+    "memory.resident",
+    "memory.swap.in",
+    "memory.swap.out",
+    "perf.cpu.cycles",
+    "perf.instructions",
+    "perf.cache.references",
+    "perf.cache.misses",
+    "disk.device.read.requests",
+    "disk.device.read.bytes",
+    "disk.device.write.requests",
+    "disk.device.write.bytes",
+    "disk.device.read.latency",
+    "disk.device.write.latency",
+    "disk.device.capacity",
+    "disk.device.allocation",
+    "disk.device.usage",
+    "disk.root.size",
+    "disk.ephemeral.size",
+    "network.incoming.bytes",
+    "network.incoming.packets",
+    "network.incoming.packets.error",
+    "network.incoming.packets.drop",
+    "network.outgoing.bytes",
+    "network.outgoing.packets",
+    "network.outgoing.packets.error",
+    "network.outgoing.packets.drop",
+    "network.incoming.bytes.delta",
+    "network.outgoing.bytes.delta",
+    "network.incoming.bytes.rate",
+    "network.outgoing.bytes.rate",
 ];
 
 /// The 23 meters Ceilometer 27 publishes on the test driver (the capture's set).
 const CEILOMETER_METERS: [&str; 23] = [
-    "power.state", "cpu", "memory", "memory.available", "memory.usage", "memory.resident", "memory.swap.in",
-    "memory.swap.out", "disk.device.capacity", "disk.device.allocation", "disk.device.usage", "disk.root.size",
-    "disk.ephemeral.size", "network.incoming.bytes", "network.incoming.packets", "network.incoming.packets.error",
-    "network.incoming.packets.drop", "network.outgoing.bytes", "network.outgoing.packets",
-    "network.outgoing.packets.error", "network.outgoing.packets.drop", "network.incoming.bytes.delta",
+    "power.state",
+    "cpu",
+    "memory",
+    "memory.available",
+    "memory.usage",
+    "memory.resident",
+    "memory.swap.in",
+    "memory.swap.out",
+    "disk.device.capacity",
+    "disk.device.allocation",
+    "disk.device.usage",
+    "disk.root.size",
+    "disk.ephemeral.size",
+    "network.incoming.bytes",
+    "network.incoming.packets",
+    "network.incoming.packets.error",
+    "network.incoming.packets.drop",
+    "network.outgoing.bytes",
+    "network.outgoing.packets",
+    "network.outgoing.packets.error",
+    "network.outgoing.packets.drop",
+    "network.incoming.bytes.delta",
     "network.outgoing.bytes.delta",
 ];
 
 /// CPU time of the whole process so far, ns (CLOCK_PROCESS_CPUTIME_ID).
 fn process_cpu_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid out-pointer.
     unsafe {
         libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts);
@@ -122,7 +169,11 @@ fn child(mode: &str, lib_path: &Path, node: &Path) {
         // Only libvirt's in-process test driver holding the node.
         let conn = virt::connect::Connect::open_read_only(Some(&uri)).expect("open test driver");
         let n = conn.list_all_domains(0).expect("list").len();
-        println!("RESULT driver domains={n} rss_kib={} hwm_kib={}", status_kib("VmRSS:"), status_kib("VmHWM:"));
+        println!(
+            "RESULT driver domains={n} rss_kib={} hwm_kib={}",
+            status_kib("VmRSS:"),
+            status_kib("VmHWM:")
+        );
         return;
     }
     if mode == "xml" {
@@ -133,15 +184,24 @@ fn child(mode: &str, lib_path: &Path, node: &Path) {
         for d in &doms {
             bytes += d.xml_desc(0).expect("xml").len();
         }
-        println!("xmldesc x{} {:.2} ms, {bytes} bytes", doms.len(), (process_cpu_ns() - c0) as f64 / 1e6);
+        println!(
+            "xmldesc x{} {:.2} ms, {bytes} bytes",
+            doms.len(),
+            (process_cpu_ns() - c0) as f64 / 1e6
+        );
         return;
     }
     let lib = Library::open(lib_path).expect("load libcompute.so");
     let cfg = Config::new()
         .with("DEFAULT", "host", "bench-compute-0")
         .with("compute", "libvirt_uri", uri.as_str());
-    let pollsters: Vec<_> = METERS.iter().map(|m| (*m, lib.new_pollster(m, &cfg).expect("pollster"))).collect();
-    let disc = lib.new_discovery("local_instances", &cfg).expect("discovery");
+    let pollsters: Vec<_> = METERS
+        .iter()
+        .map(|m| (*m, lib.new_pollster(m, &cfg).expect("pollster")))
+        .collect();
+    let disc = lib
+        .new_discovery("local_instances", &cfg)
+        .expect("discovery");
     let first = one_cycle(&disc, &pollsters);
     if mode == "phases" {
         // Where one steady-state cycle spends its CPU, per call.
@@ -155,7 +215,11 @@ fn child(mode: &str, lib_path: &Path, node: &Path) {
             let c1 = process_cpu_ns();
             let n = polled.samples.len();
             drop(polled);
-            println!("{name:32} {:8.2} ms {n:6} samples (drop {:.2} ms)", (c1 - c0) as f64 / 1e6, (process_cpu_ns() - c1) as f64 / 1e6);
+            println!(
+                "{name:32} {:8.2} ms {n:6} samples (drop {:.2} ms)",
+                (c1 - c0) as f64 / 1e6,
+                (process_cpu_ns() - c1) as f64 / 1e6
+            );
         }
         return;
     }
@@ -199,10 +263,18 @@ fn field(line: &str, key: &str) -> f64 {
 fn run_child(mode: &str, lib: &Path, node: &Path) -> String {
     let out = Command::new(std::env::current_exe().expect("own path"))
         .env(CHILD_ENV, "1")
-        .args([mode, &lib.display().to_string(), &node.display().to_string()])
+        .args([
+            mode,
+            &lib.display().to_string(),
+            &node.display().to_string(),
+        ])
         .output()
         .expect("run child");
-    assert!(out.status.success(), "child failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find(|l| l.starts_with("RESULT"))
@@ -211,7 +283,10 @@ fn run_child(mode: &str, lib: &Path, node: &Path) -> String {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     if std::env::var_os(CHILD_ENV).is_some() {
         child(&args[0], Path::new(&args[1]), Path::new(&args[2]));
         return;
@@ -219,7 +294,9 @@ fn main() {
     let sizes: Vec<usize> = if args.is_empty() {
         vec![10, 100, 1000]
     } else {
-        args.iter().map(|a| a.parse().expect("N must be a number")).collect()
+        args.iter()
+            .map(|a| a.parse().expect("N must be a number"))
+            .collect()
     };
     longshore_tests::build_plugins(&["longshore-plugin-compute"]);
     let lib = longshore_tests::built_library("compute");
@@ -234,15 +311,34 @@ fn main() {
     println!("compute cycle, libcompute.so at {}", lib.display());
     println!(
         "{:>6} {:>10} {:>10} {:>8} {:>10} {:>12} {:>14} {:>13} {:>11} {:>10}",
-        "N", "wall ms", "CPU ms", "samples", "(ceil. 23)", "1st wall ms", "peak RSS MiB", "driver MiB", "CPU vs ceil", "errors"
+        "N",
+        "wall ms",
+        "CPU ms",
+        "samples",
+        "(ceil. 23)",
+        "1st wall ms",
+        "peak RSS MiB",
+        "driver MiB",
+        "CPU vs ceil",
+        "errors"
     );
     for n in sizes {
         let node = dir.path().join(format!("node-{n}.xml"));
-        node_xml::write(&NodeSpec { n, seed: 42, ..Default::default() }, &node).expect("write node");
+        node_xml::write(
+            &NodeSpec {
+                n,
+                seed: 42,
+                ..Default::default()
+            },
+            &node,
+        )
+        .expect("write node");
         let c = run_child("cycle", &lib, &node);
         let d = run_child("driver", &lib, &node);
         let cpu_s = field(&c, "cpu");
-        let ratio = ceilometer(n).map_or("-".to_string(), |(_, ccpu, _, _)| format!("{:.0}x less", ccpu / cpu_s));
+        let ratio = ceilometer(n).map_or("-".to_string(), |(_, ccpu, _, _)| {
+            format!("{:.0}x less", ccpu / cpu_s)
+        });
         println!(
             "{:>6} {:>10.2} {:>10.2} {:>8} {:>10} {:>12.2} {:>14.1} {:>13.1} {:>11} {:>10}",
             n,

@@ -88,3 +88,9 @@ pub fn plugin_dir_with(libs: &[(&str, &str)]) -> tempfile::TempDir {
     }
     dir
 }
+
+/// Build the `longshore` binary (same profile as the tests) and return its path.
+pub fn build_host() -> PathBuf {
+    build_plugins(&["longshore"]);
+    target_profile_dir().join("longshore")
+}

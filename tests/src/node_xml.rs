@@ -51,14 +51,78 @@ pub struct Flavor {
 }
 
 pub const FLAVORS: [Flavor; 8] = [
-    Flavor { name: "m1.tiny", id: "1", ram: 512, disk: 1, swap: 0, ephemeral: 0, vcpus: 1 },
-    Flavor { name: "m1.small", id: "2", ram: 2048, disk: 20, swap: 0, ephemeral: 0, vcpus: 1 },
-    Flavor { name: "m1.medium", id: "3", ram: 4096, disk: 40, swap: 0, ephemeral: 0, vcpus: 2 },
-    Flavor { name: "m1.large", id: "4", ram: 8192, disk: 80, swap: 0, ephemeral: 0, vcpus: 4 },
-    Flavor { name: "m1.xlarge", id: "5", ram: 16384, disk: 160, swap: 0, ephemeral: 0, vcpus: 8 },
-    Flavor { name: "c1.medium.eph", id: "7d0c2b8e-5a5e-4c1e-9f43-0c9d0f1a2b31", ram: 4096, disk: 40, swap: 0, ephemeral: 20, vcpus: 4 },
-    Flavor { name: "r1.large.swap", id: "b6e0f7a4-2f1d-4a8e-8c55-7e3b9d2c1f60", ram: 16384, disk: 80, swap: 4096, ephemeral: 0, vcpus: 4 },
-    Flavor { name: "g1.2xlarge", id: "e2c7d9a1-6b4f-4f0e-a8d3-5c1b7e9f0a42", ram: 32768, disk: 200, swap: 2048, ephemeral: 100, vcpus: 16 },
+    Flavor {
+        name: "m1.tiny",
+        id: "1",
+        ram: 512,
+        disk: 1,
+        swap: 0,
+        ephemeral: 0,
+        vcpus: 1,
+    },
+    Flavor {
+        name: "m1.small",
+        id: "2",
+        ram: 2048,
+        disk: 20,
+        swap: 0,
+        ephemeral: 0,
+        vcpus: 1,
+    },
+    Flavor {
+        name: "m1.medium",
+        id: "3",
+        ram: 4096,
+        disk: 40,
+        swap: 0,
+        ephemeral: 0,
+        vcpus: 2,
+    },
+    Flavor {
+        name: "m1.large",
+        id: "4",
+        ram: 8192,
+        disk: 80,
+        swap: 0,
+        ephemeral: 0,
+        vcpus: 4,
+    },
+    Flavor {
+        name: "m1.xlarge",
+        id: "5",
+        ram: 16384,
+        disk: 160,
+        swap: 0,
+        ephemeral: 0,
+        vcpus: 8,
+    },
+    Flavor {
+        name: "c1.medium.eph",
+        id: "7d0c2b8e-5a5e-4c1e-9f43-0c9d0f1a2b31",
+        ram: 4096,
+        disk: 40,
+        swap: 0,
+        ephemeral: 20,
+        vcpus: 4,
+    },
+    Flavor {
+        name: "r1.large.swap",
+        id: "b6e0f7a4-2f1d-4a8e-8c55-7e3b9d2c1f60",
+        ram: 16384,
+        disk: 80,
+        swap: 4096,
+        ephemeral: 0,
+        vcpus: 4,
+    },
+    Flavor {
+        name: "g1.2xlarge",
+        id: "e2c7d9a1-6b4f-4f0e-a8d3-5c1b7e9f0a42",
+        ram: 32768,
+        disk: 200,
+        swap: 2048,
+        ephemeral: 100,
+        vcpus: 16,
+    },
 ];
 const FLAVOR_WEIGHTS: [u64; 8] = [5, 25, 25, 15, 5, 10, 10, 5];
 
@@ -69,9 +133,20 @@ const IMAGES: [(&str, &str, &str); 4] = [
     ("0f1e2d3c-4b5a-4968-8776-5a4b3c2d1e0f", "cirros", "qcow2"),
 ];
 const ROLES: [&str; 10] = [
-    "web", "api", "db", "cache", "worker", "batch", "ci-runner", "k8s-node", "kafka", "monitoring",
+    "web",
+    "api",
+    "db",
+    "cache",
+    "worker",
+    "batch",
+    "ci-runner",
+    "k8s-node",
+    "kafka",
+    "monitoring",
 ];
-const USERS: [&str; 8] = ["admin", "alice", "bob", "carol", "dave", "erin", "frank", "grace"];
+const USERS: [&str; 8] = [
+    "admin", "alice", "bob", "carol", "dave", "erin", "frank", "grace",
+];
 const PROJECTS: [&str; 5] = ["admin", "demo", "ops", "data-platform", "ci"];
 
 /// splitmix64: tiny, fast, and stable across versions (unlike `rand`'s generators).
@@ -99,7 +174,14 @@ impl Rng {
         let hi = (self.next_u64() & !0xf000) | 0x4000;
         let lo = (self.next_u64() & !(0b11 << 62)) | (0b10 << 62);
         let h = format!("{hi:016x}{lo:016x}");
-        format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
     }
 }
 
@@ -126,7 +208,10 @@ pub struct DomainSpec {
 impl DomainSpec {
     /// The tap device names of the interfaces.
     pub fn taps(&self) -> Vec<String> {
-        self.interfaces.iter().map(|(_, port)| format!("tap{}", &port[..11])).collect()
+        self.interfaces
+            .iter()
+            .map(|(_, port)| format!("tap{}", &port[..11]))
+            .collect()
     }
     /// The disk target devs (vda, plus vdb for an ephemeral or swap disk).
     pub fn disks(&self) -> Vec<&'static str> {
@@ -139,13 +224,21 @@ impl DomainSpec {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
 /// The `<domain>` element of one domain (also valid for `virDomainDefineXML`).
 pub fn domain_xml(d: &DomainSpec) -> String {
     let mut x = String::with_capacity(2048);
-    let ns = if d.runstate.is_some() { format!(" xmlns:test='{TEST_NS}'") } else { String::new() };
+    let ns = if d.runstate.is_some() {
+        format!(" xmlns:test='{TEST_NS}'")
+    } else {
+        String::new()
+    };
     let _ = writeln!(x, "  <domain type='test'{ns}>");
     let _ = writeln!(x, "    <name>{}</name>", esc(&d.name));
     let _ = writeln!(x, "    <uuid>{}</uuid>", d.uuid);
@@ -155,43 +248,86 @@ pub fn domain_xml(d: &DomainSpec) -> String {
         let _ = writeln!(x, "      <nova:instance xmlns:nova=\"{NOVA_NS}\">");
         let _ = writeln!(x, "        <nova:package version=\"32.0.0\"/>");
         let _ = writeln!(x, "        <nova:name>{}</nova:name>", esc(display));
-        let _ = writeln!(x, "        <nova:creationTime>2025-06-01 12:00:00</nova:creationTime>");
-        let id = if d.flavor_id { format!(" id=\"{}\"", f.id) } else { String::new() };
+        let _ = writeln!(
+            x,
+            "        <nova:creationTime>2025-06-01 12:00:00</nova:creationTime>"
+        );
+        let id = if d.flavor_id {
+            format!(" id=\"{}\"", f.id)
+        } else {
+            String::new()
+        };
         let _ = writeln!(x, "        <nova:flavor name=\"{}\"{id}>", f.name);
         let _ = writeln!(x, "          <nova:memory>{}</nova:memory>", f.ram);
         let _ = writeln!(x, "          <nova:disk>{}</nova:disk>", f.disk);
         let _ = writeln!(x, "          <nova:swap>{}</nova:swap>", f.swap);
-        let _ = writeln!(x, "          <nova:ephemeral>{}</nova:ephemeral>", f.ephemeral);
+        let _ = writeln!(
+            x,
+            "          <nova:ephemeral>{}</nova:ephemeral>",
+            f.ephemeral
+        );
         let _ = writeln!(x, "          <nova:vcpus>{}</nova:vcpus>", f.vcpus);
         let _ = writeln!(x, "        </nova:flavor>");
         let (img, distro, fmt) = &d.image;
         if d.image_meta {
             let _ = writeln!(x, "        <nova:image uuid=\"{img}\">");
-            let _ = writeln!(x, "          <nova:containerFormat>bare</nova:containerFormat>");
+            let _ = writeln!(
+                x,
+                "          <nova:containerFormat>bare</nova:containerFormat>"
+            );
             let _ = writeln!(x, "          <nova:diskFormat>{fmt}</nova:diskFormat>");
-            let _ = writeln!(x, "          <nova:minDisk>{}</nova:minDisk>", f.disk.min(10));
+            let _ = writeln!(
+                x,
+                "          <nova:minDisk>{}</nova:minDisk>",
+                f.disk.min(10)
+            );
             let _ = writeln!(x, "          <nova:minRam>0</nova:minRam>");
             let _ = writeln!(x, "          <nova:properties>");
-            let _ = writeln!(x, "            <nova:property name=\"os_distro\">{distro}</nova:property>");
-            let _ = writeln!(x, "            <nova:property name=\"os_type\">linux</nova:property>");
+            let _ = writeln!(
+                x,
+                "            <nova:property name=\"os_distro\">{distro}</nova:property>"
+            );
+            let _ = writeln!(
+                x,
+                "            <nova:property name=\"os_type\">linux</nova:property>"
+            );
             let _ = writeln!(x, "          </nova:properties>");
             let _ = writeln!(x, "        </nova:image>");
         }
         let _ = writeln!(x, "        <nova:owner>");
-        let _ = writeln!(x, "          <nova:user uuid=\"{}\">{}</nova:user>", d.user.1, d.user.0);
-        let _ = writeln!(x, "          <nova:project uuid=\"{}\">{}</nova:project>", d.project.1, d.project.0);
+        let _ = writeln!(
+            x,
+            "          <nova:user uuid=\"{}\">{}</nova:user>",
+            d.user.1, d.user.0
+        );
+        let _ = writeln!(
+            x,
+            "          <nova:project uuid=\"{}\">{}</nova:project>",
+            d.project.1, d.project.0
+        );
         let _ = writeln!(x, "        </nova:owner>");
         let _ = writeln!(x, "        <nova:root type=\"image\" uuid=\"{img}\"/>");
         let _ = writeln!(x, "      </nova:instance>");
         let _ = writeln!(x, "    </metadata>");
     }
     let _ = writeln!(x, "    <memory unit='KiB'>{}</memory>", f.ram * 1024);
-    let _ = writeln!(x, "    <currentMemory unit='KiB'>{}</currentMemory>", f.ram * 1024);
+    let _ = writeln!(
+        x,
+        "    <currentMemory unit='KiB'>{}</currentMemory>",
+        f.ram * 1024
+    );
     let _ = writeln!(x, "    <vcpu placement='static'>{}</vcpu>", f.vcpus);
     let _ = writeln!(x, "    <os>\n      <type arch='x86_64' machine='pc-q35-8.2'>hvm</type>\n      <boot dev='hd'/>\n    </os>");
     let _ = writeln!(x, "    <devices>");
     let dir = format!("/var/lib/nova/instances/{}", d.uuid);
-    for (dev, file) in d.disks().iter().zip(["disk", if f.ephemeral > 0 { "disk.eph0" } else { "disk.swap" }]) {
+    for (dev, file) in d.disks().iter().zip([
+        "disk",
+        if f.ephemeral > 0 {
+            "disk.eph0"
+        } else {
+            "disk.swap"
+        },
+    ]) {
         let _ = writeln!(x, "      <disk type='file' device='disk'>");
         let _ = writeln!(x, "        <driver name='qemu' type='qcow2' cache='none'/>");
         let _ = writeln!(x, "        <source file='{dir}/{file}'/>");
@@ -222,7 +358,10 @@ pub fn domain_xml(d: &DomainSpec) -> String {
 pub fn domains(spec: &NodeSpec) -> Vec<DomainSpec> {
     let mut rng = Rng::new(spec.seed);
     let users: Vec<(String, String)> = USERS.iter().map(|u| (u.to_string(), rng.hex32())).collect();
-    let projects: Vec<(String, String)> = PROJECTS.iter().map(|p| (p.to_string(), rng.hex32())).collect();
+    let projects: Vec<(String, String)> = PROJECTS
+        .iter()
+        .map(|p| (p.to_string(), rng.hex32()))
+        .collect();
     let total_weight: u64 = FLAVOR_WEIGHTS.iter().sum();
     let mut out = Vec::with_capacity(spec.n + spec.non_nova);
     for i in 0..spec.n + spec.non_nova {
@@ -243,14 +382,23 @@ pub fn domains(spec: &NodeSpec) -> Vec<DomainSpec> {
         let n_if = if rng.below(10) < 3 { 2 } else { 1 };
         let interfaces = (0..n_if)
             .map(|_| {
-                let mac = format!("fa:16:3e:{:02x}:{:02x}:{:02x}", rng.below(256), rng.below(256), rng.below(256));
+                let mac = format!(
+                    "fa:16:3e:{:02x}:{:02x}:{:02x}",
+                    rng.below(256),
+                    rng.below(256),
+                    rng.below(256)
+                );
                 (mac, rng.uuid4())
             })
             .collect();
         let nova = i < spec.n;
         let shutoff = nova && i >= spec.n - spec.shutoff.min(spec.n);
         out.push(DomainSpec {
-            name: if nova { format!("instance-{:08x}", 0x100 + i) } else { format!("plain-vm-{i}") },
+            name: if nova {
+                format!("instance-{:08x}", 0x100 + i)
+            } else {
+                format!("plain-vm-{i}")
+            },
             uuid,
             display_name: nova.then(|| format!("{role}-{i}")),
             flavor,
@@ -297,14 +445,23 @@ mod tests {
 
     #[test]
     fn deterministic_and_shaped() {
-        let spec = NodeSpec { n: 20, shutoff: 3, non_nova: 2, image_meta: true, ..Default::default() };
+        let spec = NodeSpec {
+            n: 20,
+            shutoff: 3,
+            non_nova: 2,
+            image_meta: true,
+            ..Default::default()
+        };
         assert_eq!(generate(&spec), generate(&spec));
         let d = domains(&spec);
         assert_eq!(d.len(), 22);
         assert_eq!(d.iter().filter(|d| d.runstate == Some(5)).count(), 3);
         assert!(d[19].runstate.is_some() && d[16].runstate.is_none());
         assert!(d[20].display_name.is_none());
-        let other = generate(&NodeSpec { seed: 7, ..spec.clone() });
+        let other = generate(&NodeSpec {
+            seed: 7,
+            ..spec.clone()
+        });
         assert_ne!(generate(&spec), other);
         let uuid = &d[0].uuid;
         assert_eq!(uuid.len(), 36);

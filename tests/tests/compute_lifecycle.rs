@@ -18,7 +18,12 @@ use virt::connect::Connect;
 fn ours<'a>(c: &'a CycleResult, uuid: &str) -> Vec<&'a str> {
     c.samples
         .iter()
-        .filter(|s| s.resource_metadata().get("instance_id").and_then(|v| v.as_str()) == Some(uuid))
+        .filter(|s| {
+            s.resource_metadata()
+                .get("instance_id")
+                .and_then(|v| v.as_str())
+                == Some(uuid)
+        })
         .map(|s| s.name())
         .collect()
 }
@@ -26,7 +31,11 @@ fn ours<'a>(c: &'a CycleResult, uuid: &str) -> Vec<&'a str> {
 #[test]
 fn a_domain_that_disappears_mid_cycle_is_skipped_and_the_others_are_polled() {
     let rw = Connect::open(Some("test:///default")).expect("read-write test:///default");
-    let doms = node_xml::domains(&NodeSpec { n: 3, seed: 77, ..Default::default() });
+    let doms = node_xml::domains(&NodeSpec {
+        n: 3,
+        seed: 77,
+        ..Default::default()
+    });
     let mut handles = Vec::new();
     for (i, d) in doms.iter().enumerate() {
         let mut d = d.clone();
@@ -44,8 +53,13 @@ fn a_domain_that_disappears_mid_cycle_is_skipped_and_the_others_are_polled() {
     let mut result = run_cycle_in(&ctx, &cfg, &[]);
     assert!(result.errors.is_empty(), "{:?}", result.errors);
     let ids: Vec<&str> = result.resources.iter().map(Resource::id).collect();
-    assert!(ids.contains(&a.as_str()) && ids.contains(&b.as_str()) && ids.contains(&c.as_str()), "{ids:?}");
-    result.resources.retain(|r| [a, b, c].contains(&&r.id().to_string()));
+    assert!(
+        ids.contains(&a.as_str()) && ids.contains(&b.as_str()) && ids.contains(&c.as_str()),
+        "{ids:?}"
+    );
+    result
+        .resources
+        .retain(|r| [a, b, c].contains(&&r.id().to_string()));
 
     // B vanishes after discovery, before any pollster ran.
     handles[1].destroy().expect("destroy B");
@@ -57,10 +71,19 @@ fn a_domain_that_disappears_mid_cycle_is_skipped_and_the_others_are_polled() {
     poll_in(
         &ctx,
         &cfg,
-        &["disk.device.read.bytes", "disk.device.capacity", "network.incoming.bytes", "disk.root.size"],
+        &[
+            "disk.device.read.bytes",
+            "disk.device.capacity",
+            "network.incoming.bytes",
+            "disk.root.size",
+        ],
         &mut result,
     );
-    assert!(result.errors.is_empty(), "no pollster fails: {:?}", result.errors);
+    assert!(
+        result.errors.is_empty(),
+        "no pollster fails: {:?}",
+        result.errors
+    );
 
     let mut got_a = ours(&result, a);
     got_a.sort();
@@ -95,8 +118,12 @@ fn an_unopenable_uri_fails_polls_clearly_and_polling_recovers_when_libvirt_is_ba
     let cfg = config(&uri);
 
     // Construction never needs libvirt: the plugins load and the host keeps running.
-    let disc = compute().new_discovery("local_instances", &cfg).expect("discovery constructs");
-    let cpu = compute().new_pollster("cpu", &cfg).expect("pollster constructs");
+    let disc = compute()
+        .new_discovery("local_instances", &cfg)
+        .expect("discovery constructs");
+    let cpu = compute()
+        .new_pollster("cpu", &cfg)
+        .expect("pollster constructs");
 
     for _ in 0..2 {
         let found = disc.discover(&cycle(), None);
@@ -104,14 +131,25 @@ fn an_unopenable_uri_fails_polls_clearly_and_polling_recovers_when_libvirt_is_ba
         assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
         assert!(err.message().contains(&uri), "names the URI: {err}");
         assert!(err.message().contains("cannot connect to libvirt"), "{err}");
-        let polled = cpu.get_samples(&cycle(), &[Resource::new("5be6128e-18c2-4797-a142-ea7d17be3111")]);
+        let polled = cpu.get_samples(
+            &cycle(),
+            &[Resource::new("5be6128e-18c2-4797-a142-ea7d17be3111")],
+        );
         let err = polled.error.expect("pollster error too");
         assert_eq!(err.kind(), ErrorKind::Transient);
         assert!(err.message().contains(&uri), "{err}");
     }
 
     // libvirt "comes back": the next cycle connects and polls.
-    node_xml::write(&NodeSpec { n: 2, seed: 1, ..Default::default() }, &path).expect("write node");
+    node_xml::write(
+        &NodeSpec {
+            n: 2,
+            seed: 1,
+            ..Default::default()
+        },
+        &path,
+    )
+    .expect("write node");
     let c = run_cycle_in(&cycle(), &cfg, &["cpu", "memory"]);
     assert!(c.errors.is_empty(), "{:?}", c.errors);
     assert_eq!(c.resources.len(), 2);
@@ -121,7 +159,9 @@ fn an_unopenable_uri_fails_polls_clearly_and_polling_recovers_when_libvirt_is_ba
 #[test]
 fn an_unknown_driver_uri_is_a_clear_transient_error() {
     let cfg = config("nosuchdriver:///system");
-    let disc = compute().new_discovery("local_instances", &cfg).expect("constructs");
+    let disc = compute()
+        .new_discovery("local_instances", &cfg)
+        .expect("constructs");
     let err = disc.discover(&cycle(), None).error.expect("error");
     assert_eq!(err.kind(), ErrorKind::Transient);
     assert!(err.message().contains("nosuchdriver:///system"), "{err}");

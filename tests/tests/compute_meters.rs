@@ -31,7 +31,11 @@ fn node_from(domains: &[String]) -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn cpu_vcpus_and_disk_io_come_from_the_per_call_fallbacks() {
-    let (_dir, path, doms) = node(&NodeSpec { n: 4, seed: 11, ..Default::default() });
+    let (_dir, path, doms) = node(&NodeSpec {
+        n: 4,
+        seed: 11,
+        ..Default::default()
+    });
     let cfg = config(&test_uri(&path));
     let before = now_ns();
     let c = run_cycle(&cfg);
@@ -43,8 +47,16 @@ fn cpu_vcpus_and_disk_io_come_from_the_per_call_fallbacks() {
         // cpu: the test driver's virDomainGetInfo cpuTime is the wall clock in ns.
         let cpu = c.one("cpu", &d.uuid);
         let ns = cpu.volume().as_i64().expect("int ns") as u128;
-        assert!(before <= ns && ns <= after, "cpu {ns} outside [{before}, {after}]");
-        assert_eq!(cpu.resource_metadata().get("cpu_number").and_then(|v| v.as_i64()), Some(d.flavor.vcpus as i64));
+        assert!(
+            before <= ns && ns <= after,
+            "cpu {ns} outside [{before}, {after}]"
+        );
+        assert_eq!(
+            cpu.resource_metadata()
+                .get("cpu_number")
+                .and_then(|v| v.as_i64()),
+            Some(d.flavor.vcpus as i64)
+        );
         let vcpus = c.one("vcpus", &d.uuid);
         assert_eq!(vcpus.kind().as_str(), "gauge");
         assert_eq!(vcpus.unit(), "vcpu");
@@ -64,12 +76,23 @@ fn cpu_vcpus_and_disk_io_come_from_the_per_call_fallbacks() {
                 let s = c.one(meter, &rid);
                 assert_eq!(s.kind().as_str(), "cumulative", "{meter}");
                 assert_eq!(s.unit(), unit, "{meter}");
-                assert_eq!(s.resource_metadata().get("disk_name").and_then(|v| v.as_str()), Some(dev));
+                assert_eq!(
+                    s.resource_metadata()
+                        .get("disk_name")
+                        .and_then(|v| v.as_str()),
+                    Some(dev)
+                );
                 let v = s.volume().as_i64().expect("int") as u128;
-                assert!(before / 1000 / div <= v && v <= after / 1000 / div, "{meter} {v}");
+                assert!(
+                    before / 1000 / div <= v && v <= after / 1000 / div,
+                    "{meter} {v}"
+                );
             }
             // Capacity = max(capacity, physical) of the test driver's 1 TiB disks.
-            assert_eq!(c.one("disk.device.capacity", &rid).volume().as_i64(), Some(1 << 40));
+            assert_eq!(
+                c.one("disk.device.capacity", &rid).volume().as_i64(),
+                Some(1 << 40)
+            );
         }
         // Latency needs virDomainBlockStatsFlags, which the test driver lacks.
         assert!(c.of("disk.device.read.latency").is_empty());
@@ -82,17 +105,36 @@ fn cpu_vcpus_and_disk_io_come_from_the_per_call_fallbacks() {
         assert_eq!(mem("memory.available"), mib);
         assert_eq!(mem("memory.usage"), mib / 2.0);
         assert_eq!(mem("memory.resident"), mib / 2.0);
-        assert_eq!(c.one("memory.swap.in", &d.uuid).volume().get(), longshore_plugin_api::ValueRef::Float(0.0));
+        assert_eq!(
+            c.one("memory.swap.in", &d.uuid).volume().get(),
+            longshore_plugin_api::ValueRef::Float(0.0)
+        );
         assert_eq!(c.one("power.state", &d.uuid).volume().as_i64(), Some(1));
-        assert_eq!(c.one("disk.root.size", &d.uuid).volume().as_i64(), Some((d.flavor.disk - d.flavor.ephemeral) as i64));
-        assert_eq!(c.one("disk.ephemeral.size", &d.uuid).volume().as_i64(), Some(d.flavor.ephemeral as i64));
+        assert_eq!(
+            c.one("disk.root.size", &d.uuid).volume().as_i64(),
+            Some((d.flavor.disk - d.flavor.ephemeral) as i64)
+        );
+        assert_eq!(
+            c.one("disk.ephemeral.size", &d.uuid).volume().as_i64(),
+            Some(d.flavor.ephemeral as i64)
+        );
 
         // Network counters: rx_bytes = µs/10 on the test driver.
         for tap in d.taps() {
             let rid = format!("{}-{}-{tap}", d.name, d.uuid);
-            let v = c.one("network.incoming.bytes", &rid).volume().as_i64().unwrap() as u128;
+            let v = c
+                .one("network.incoming.bytes", &rid)
+                .volume()
+                .as_i64()
+                .unwrap() as u128;
             assert!(before / 1000 / 10 <= v && v <= after / 1000 / 10);
-            assert_eq!(c.one("network.incoming.bytes.delta", &rid).volume().as_i64(), Some(0), "0 on first sight");
+            assert_eq!(
+                c.one("network.incoming.bytes.delta", &rid)
+                    .volume()
+                    .as_i64(),
+                Some(0),
+                "0 on first sight"
+            );
         }
     }
     // Perf events are not enabled on the test driver: no perf samples.
@@ -101,7 +143,11 @@ fn cpu_vcpus_and_disk_io_come_from_the_per_call_fallbacks() {
 
 #[test]
 fn rates_come_from_two_successive_polls() {
-    let (_dir, path, doms) = node(&NodeSpec { n: 2, seed: 5, ..Default::default() });
+    let (_dir, path, doms) = node(&NodeSpec {
+        n: 2,
+        seed: 5,
+        ..Default::default()
+    });
     let cfg = config(&test_uri(&path));
     let first = run_cycle(&cfg);
     assert!(first.errors.is_empty(), "{:?}", first.errors);
@@ -129,22 +175,43 @@ fn rates_come_from_two_successive_polls() {
 
 #[test]
 fn shut_off_instances_without_report_stopped_instance_metrics() {
-    let (_dir, path, doms) = node(&NodeSpec { n: 4, shutoff: 2, seed: 3, ..Default::default() });
+    let (_dir, path, doms) = node(&NodeSpec {
+        n: 4,
+        shutoff: 2,
+        seed: 3,
+        ..Default::default()
+    });
     let cfg = config(&test_uri(&path));
     let c = run_cycle(&cfg);
     assert!(c.errors.is_empty(), "{:?}", c.errors);
     assert_eq!(c.resources.len(), 4, "discovery keeps stopped instances");
     for d in &doms[2..] {
         let r = c.resources.iter().find(|r| r.id() == d.uuid).unwrap();
-        assert_eq!(r.metadata().get("state").and_then(|v| v.as_str()), Some("shutdown"));
-        assert_eq!(r.metadata().get("status").and_then(|v| v.as_str()), Some("stopped"));
+        assert_eq!(
+            r.metadata().get("state").and_then(|v| v.as_str()),
+            Some("shutdown")
+        );
+        assert_eq!(
+            r.metadata().get("status").and_then(|v| v.as_str()),
+            Some("stopped")
+        );
         let mine: Vec<&str> = c
             .samples
             .iter()
-            .filter(|s| s.resource_metadata().get("instance_id").and_then(|v| v.as_str()) == Some(&d.uuid))
+            .filter(|s| {
+                s.resource_metadata()
+                    .get("instance_id")
+                    .and_then(|v| v.as_str())
+                    == Some(&d.uuid)
+            })
             .map(|s| s.name())
             .collect();
-        assert_eq!(mine, ["disk.root.size", "disk.ephemeral.size"], "stopped {}", d.uuid);
+        assert_eq!(
+            mine,
+            ["disk.root.size", "disk.ephemeral.size"],
+            "stopped {}",
+            d.uuid
+        );
     }
     for d in &doms[..2] {
         assert_eq!(c.one("power.state", &d.uuid).volume().as_i64(), Some(1));
@@ -153,7 +220,12 @@ fn shut_off_instances_without_report_stopped_instance_metrics() {
 
 #[test]
 fn shut_off_instances_with_report_stopped_instance_metrics() {
-    let (_dir, path, doms) = node(&NodeSpec { n: 3, shutoff: 1, seed: 4, ..Default::default() });
+    let (_dir, path, doms) = node(&NodeSpec {
+        n: 3,
+        shutoff: 1,
+        seed: 4,
+        ..Default::default()
+    });
     let cfg = config(&test_uri(&path)).with("compute", "report_stopped_instance_metrics", true);
     let c = run_cycle(&cfg);
     assert!(c.errors.is_empty(), "{:?}", c.errors);
@@ -162,31 +234,57 @@ fn shut_off_instances_with_report_stopped_instance_metrics() {
     let mut mine: Vec<&str> = c
         .samples
         .iter()
-        .filter(|s| s.resource_metadata().get("instance_id").and_then(|v| v.as_str()) == Some(&d.uuid))
+        .filter(|s| {
+            s.resource_metadata()
+                .get("instance_id")
+                .and_then(|v| v.as_str())
+                == Some(&d.uuid)
+        })
         .map(|s| s.name())
         .collect();
     mine.sort();
-    let mut want = vec!["power.state", "vcpus", "memory", "disk.root.size", "disk.ephemeral.size"];
+    let mut want = vec![
+        "power.state",
+        "vcpus",
+        "memory",
+        "disk.root.size",
+        "disk.ephemeral.size",
+    ];
     for _ in d.disks() {
-        want.extend(["disk.device.capacity", "disk.device.allocation", "disk.device.usage"]);
+        want.extend([
+            "disk.device.capacity",
+            "disk.device.allocation",
+            "disk.device.usage",
+        ]);
     }
     want.sort();
     assert_eq!(mine, want);
     assert_eq!(c.one("power.state", &d.uuid).volume().as_i64(), Some(5));
-    assert_eq!(c.one("vcpus", &d.uuid).volume().as_i64(), Some(d.flavor.vcpus as i64));
+    assert_eq!(
+        c.one("vcpus", &d.uuid).volume().as_i64(),
+        Some(d.flavor.vcpus as i64)
+    );
     // maxMem / 1024, a float like Ceilometer's.
     assert_eq!(
         c.one("memory", &d.uuid).volume().get(),
         longshore_plugin_api::ValueRef::Float(d.flavor.ram as f64)
     );
     // Running instances are unaffected.
-    assert_eq!(c.one("power.state", &doms[0].uuid).volume().as_i64(), Some(1));
+    assert_eq!(
+        c.one("power.state", &doms[0].uuid).volume().as_i64(),
+        Some(1)
+    );
     assert_eq!(c.of("cpu").len(), 2);
 }
 
 #[test]
 fn non_nova_and_broken_domains_are_skipped_with_one_warning_each() {
-    let mut doms = node_xml::domains(&NodeSpec { n: 6, non_nova: 1, seed: 9, ..Default::default() });
+    let mut doms = node_xml::domains(&NodeSpec {
+        n: 6,
+        non_nova: 1,
+        seed: 9,
+        ..Default::default()
+    });
     // 0: owner/user without uuid (Ceilometer: KeyError, whole discovery aborted)
     // 1: flavor without name (same)
     // 2: no <owner> (Ceilometer: ERROR, domain skipped)
@@ -195,11 +293,17 @@ fn non_nova_and_broken_domains_are_skipped_with_one_warning_each() {
     let mut xml: Vec<String> = doms.iter().map(domain_xml).collect();
     let user = format!("<nova:user uuid=\"{}\">", doms[0].user.1);
     xml[0] = xml[0].replace(&user, "<nova:user>");
-    xml[1] = xml[1].replace(&format!("<nova:flavor name=\"{}\"", doms[1].flavor.name), "<nova:flavor");
+    xml[1] = xml[1].replace(
+        &format!("<nova:flavor name=\"{}\"", doms[1].flavor.name),
+        "<nova:flavor",
+    );
     let owner_start = xml[2].find("<nova:owner>").unwrap();
     let owner_end = xml[2].find("</nova:owner>").unwrap() + "</nova:owner>".len();
     xml[2].replace_range(owner_start..owner_end, "");
-    xml[3] = xml[3].replace(&format!("<nova:disk>{}</nova:disk>", doms[3].flavor.disk), "<nova:disk>big</nova:disk>");
+    xml[3] = xml[3].replace(
+        &format!("<nova:disk>{}</nova:disk>", doms[3].flavor.disk),
+        "<nova:disk>big</nova:disk>",
+    );
     let (_dir, path) = node_from(&xml);
     let cfg = config(&test_uri(&path));
 
@@ -234,7 +338,13 @@ fn non_nova_and_broken_domains_are_skipped_with_one_warning_each() {
 
 #[test]
 fn newer_nova_metadata_and_missing_flavor_id() {
-    let (_dir, path, doms) = node(&NodeSpec { n: 2, seed: 21, image_meta: true, flavor_id: false, ..Default::default() });
+    let (_dir, path, doms) = node(&NodeSpec {
+        n: 2,
+        seed: 21,
+        image_meta: true,
+        flavor_id: false,
+        ..Default::default()
+    });
     let cfg = config(&test_uri(&path));
     let c = run_cycle_in(&cycle(), &cfg, &["disk.root.size"]);
     assert!(c.errors.is_empty(), "{:?}", c.errors);
@@ -245,9 +355,27 @@ fn newer_nova_metadata_and_missing_flavor_id() {
         assert_eq!(
             keys,
             [
-                "display_name", "name", "instance_id", "instance_type", "host", "instance_host", "flavor", "status", "state",
-                "task_state", "image", "image_ref", "image_ref_url", "image_meta", "architecture", "os_type", "vcpus",
-                "memory_mb", "disk_gb", "ephemeral_gb", "root_gb"
+                "display_name",
+                "name",
+                "instance_id",
+                "instance_type",
+                "host",
+                "instance_host",
+                "flavor",
+                "status",
+                "state",
+                "task_state",
+                "image",
+                "image_ref",
+                "image_ref_url",
+                "image_meta",
+                "architecture",
+                "os_type",
+                "vcpus",
+                "memory_mb",
+                "disk_gb",
+                "ephemeral_gb",
+                "root_gb"
             ]
         );
         // Without flavor@id (and no Nova API) the flavor name is the id.
@@ -264,8 +392,24 @@ fn newer_nova_metadata_and_missing_flavor_id() {
                 "os_type": "linux",
             })
         );
-        let order: Vec<&str> = md["image_meta"].as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(order, ["base_image_ref", "container_format", "disk_format", "min_disk", "min_ram", "os_distro", "os_type"]);
+        let order: Vec<&str> = md["image_meta"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "base_image_ref",
+                "container_format",
+                "disk_format",
+                "min_disk",
+                "min_ram",
+                "os_distro",
+                "os_type"
+            ]
+        );
     }
 }
 
@@ -273,7 +417,11 @@ fn newer_nova_metadata_and_missing_flavor_id() {
 fn one_inspection_per_instance_per_cycle() {
     // Every meter of a cycle shares the cycle cache: instance, disks, disk info, vNICs
     // and devices are inspected once per instance, plus the domain list.
-    let (_dir, path, _doms) = node(&NodeSpec { n: 3, seed: 8, ..Default::default() });
+    let (_dir, path, _doms) = node(&NodeSpec {
+        n: 3,
+        seed: 8,
+        ..Default::default()
+    });
     let cfg = config(&test_uri(&path));
     let ctx = cycle();
     let c = run_cycle_in(&ctx, &cfg, &ALL_METERS);
@@ -284,7 +432,9 @@ fn one_inspection_per_instance_per_cycle() {
 #[test]
 fn discovery_method_other_than_libvirt_metadata_is_refused_clearly() {
     let cfg = config("test:///default").with("compute", "instance_discovery_method", "naive");
-    let err = compute().new_discovery("local_instances", &cfg).unwrap_err();
+    let err = compute()
+        .new_discovery("local_instances", &cfg)
+        .unwrap_err();
     assert!(err.to_string().contains("libvirt_metadata"), "{err}");
     // Pollsters do not care.
     assert!(compute().new_pollster("cpu", &cfg).is_ok());
@@ -303,6 +453,9 @@ fn local_node_is_the_host() {
     let d = compute().new_discovery("local_node", &cfg).unwrap();
     let found = d.discover(&cycle(), None);
     assert!(found.error.is_none());
-    assert_eq!(found.resources.iter().map(|r| r.id()).collect::<Vec<_>>(), ["peer-compute-0"]);
+    assert_eq!(
+        found.resources.iter().map(|r| r.id()).collect::<Vec<_>>(),
+        ["peer-compute-0"]
+    );
     assert_eq!(d.group_id().as_deref(), Some("LocalNode-peer-compute-0"));
 }

@@ -74,8 +74,15 @@ pub struct ComputeConfig {
     pub fetch_extra_metadata: bool,
 }
 
-fn non_empty<'a>(cfg: &'a Config, section: &str, option: &str) -> Result<Option<&'a str>, PluginError> {
-    Ok(cfg.str(section, option)?.map(str::trim).filter(|s| !s.is_empty()))
+fn non_empty<'a>(
+    cfg: &'a Config,
+    section: &str,
+    option: &str,
+) -> Result<Option<&'a str>, PluginError> {
+    Ok(cfg
+        .str(section, option)?
+        .map(str::trim)
+        .filter(|s| !s.is_empty()))
 }
 
 /// Ceilometer's choice of URI for `[DEFAULT] libvirt_type`.
@@ -118,7 +125,9 @@ impl ComputeConfig {
             Some(h) => h.to_string(),
             None => hostname(),
         };
-        let fetch_extra_metadata = cfg.bool("compute", "fetch_extra_metadata")?.unwrap_or(false);
+        let fetch_extra_metadata = cfg
+            .bool("compute", "fetch_extra_metadata")?
+            .unwrap_or(false);
         if fetch_extra_metadata && !WARNED_EXTRA_METADATA.swap(true, Ordering::Relaxed) {
             log::warn!(
                 "[compute] fetch_extra_metadata = true: longshore does not query the Nova API; \
@@ -205,13 +214,25 @@ mod tests {
     #[test]
     fn uri_resolution_order() {
         let cfg = Config::new().with("DEFAULT", "host", "h");
-        assert_eq!(ComputeConfig::from_config(&cfg).unwrap().libvirt_uri, "qemu:///system");
+        assert_eq!(
+            ComputeConfig::from_config(&cfg).unwrap().libvirt_uri,
+            "qemu:///system"
+        );
         let cfg = cfg.with("DEFAULT", "libvirt_type", "lxc");
-        assert_eq!(ComputeConfig::from_config(&cfg).unwrap().libvirt_uri, "lxc:///");
+        assert_eq!(
+            ComputeConfig::from_config(&cfg).unwrap().libvirt_uri,
+            "lxc:///"
+        );
         let cfg = cfg.with("DEFAULT", "libvirt_uri", "test:///default");
-        assert_eq!(ComputeConfig::from_config(&cfg).unwrap().libvirt_uri, "test:///default");
+        assert_eq!(
+            ComputeConfig::from_config(&cfg).unwrap().libvirt_uri,
+            "test:///default"
+        );
         let cfg = cfg.with("compute", "libvirt_uri", "test:///x.xml");
-        assert_eq!(ComputeConfig::from_config(&cfg).unwrap().libvirt_uri, "test:///x.xml");
+        assert_eq!(
+            ComputeConfig::from_config(&cfg).unwrap().libvirt_uri,
+            "test:///x.xml"
+        );
         let bad = Config::new().with("DEFAULT", "libvirt_type", "xen");
         let err = ComputeConfig::from_config(&bad).unwrap_err();
         assert!(err.to_string().contains("libvirt_type"), "{err}");
@@ -219,7 +240,10 @@ mod tests {
 
     #[test]
     fn masks_passwords() {
-        assert_eq!(mask_uri("qemu+tcp://u:secret@h/system"), "qemu+tcp://u:***@h/system");
+        assert_eq!(
+            mask_uri("qemu+tcp://u:secret@h/system"),
+            "qemu+tcp://u:***@h/system"
+        );
         assert_eq!(mask_uri("qemu+ssh://u@h/system"), "qemu+ssh://u@h/system");
         assert_eq!(mask_uri("test:///default"), "test:///default");
     }

@@ -10,7 +10,9 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-use longshore_plugin_api::{Config, Discovery, Map, PluginError, PollContext, PollError, Resource, Value};
+use longshore_plugin_api::{
+    Config, Discovery, Map, PluginError, PollContext, PollError, Resource, Value,
+};
 use sha2::{Digest, Sha224};
 
 use crate::config::{opt_str, ComputeConfig};
@@ -52,13 +54,19 @@ impl InstanceDiscovery {
 }
 
 impl Discovery for InstanceDiscovery {
-    fn discover(&self, ctx: &PollContext<'_>, _param: Option<&str>) -> Result<Vec<Resource>, PollError> {
+    fn discover(
+        &self,
+        ctx: &PollContext<'_>,
+        _param: Option<&str>,
+    ) -> Result<Vec<Resource>, PollError> {
         let domains = self.hv.domains(ctx)?;
         let mut out = Vec::with_capacity(domains.order.len());
         let mut alive: HashSet<&str> = HashSet::with_capacity(domains.order.len());
         for e in &domains.order {
             if ctx.is_cancelled() {
-                return Err(PollError::transient("instance discovery cancelled by the host"));
+                return Err(PollError::transient(
+                    "instance discovery cancelled by the host",
+                ));
             }
             alive.insert(&e.uuid);
             let xml = match e.dom.xml_desc() {
@@ -70,7 +78,7 @@ impl Discovery for InstanceDiscovery {
                 Err(err) if err.is_disconnect() => {
                     return Err(PollError::transient(format!(
                         "libvirt connection to {} lost during instance discovery: {err}",
-                        self.hv.uri()
+                        self.hv.masked_uri()
                     )))
                 }
                 Err(err) => {
@@ -145,7 +153,11 @@ impl InstanceDiscovery {
                 return None;
             }
             NovaMeta::Broken(why) => {
-                self.skip(uuid, &parsed.name, &format!("its Nova metadata is broken: {why}"));
+                self.skip(
+                    uuid,
+                    &parsed.name,
+                    &format!("its Nova metadata is broken: {why}"),
+                );
                 return None;
             }
         };
@@ -185,7 +197,13 @@ pub fn host_id(project_id: &str, host: &str) -> String {
 }
 
 /// The resource for one instance: `make_sample_from_instance`'s base metadata (§8.1).
-pub fn instance_resource(host: &str, uuid: &str, instance_name: &str, state: i32, i: &NovaInstance) -> Resource {
+pub fn instance_resource(
+    host: &str,
+    uuid: &str,
+    instance_name: &str,
+    state: i32,
+    i: &NovaInstance,
+) -> Resource {
     let f = &i.flavor;
     let mut flavor = Map::with_capacity(8)
         .with("id", f.id.as_str())
@@ -263,7 +281,11 @@ impl LocalNodeDiscovery {
 }
 
 impl Discovery for LocalNodeDiscovery {
-    fn discover(&self, _ctx: &PollContext<'_>, _param: Option<&str>) -> Result<Vec<Resource>, PollError> {
+    fn discover(
+        &self,
+        _ctx: &PollContext<'_>,
+        _param: Option<&str>,
+    ) -> Result<Vec<Resource>, PollError> {
         Ok(vec![Resource::new(self.host.as_str())])
     }
 

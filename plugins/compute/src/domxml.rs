@@ -119,9 +119,9 @@ pub fn parse_domain(xml: &str) -> Result<DomainXml, String> {
 fn nova_element<'a, 'i>(root: Node<'a, 'i>) -> Option<Node<'a, 'i>> {
     let metadata = child(root, "metadata")?;
     // Ceilometer asks libvirt for the 1.1 namespace first, then 1.0.
-    [NOVA_NS_1_1, NOVA_NS_1_0].iter().find_map(|ns| {
-        elem_children(metadata).find(|c| c.tag_name().namespace() == Some(ns))
-    })
+    [NOVA_NS_1_1, NOVA_NS_1_0]
+        .iter()
+        .find_map(|ns| elem_children(metadata).find(|c| c.tag_name().namespace() == Some(ns)))
 }
 
 fn parse_nova(root: Node<'_, '_>) -> NovaMeta {
@@ -250,16 +250,22 @@ fn parse_interfaces(devices: Node<'_, '_>) -> Vec<Interface> {
             continue;
         };
         let filterref = child(iface, "filterref");
-        let fref = filterref.and_then(|f| f.attribute("filter")).map(str::to_string);
+        let fref = filterref
+            .and_then(|f| f.attribute("filter"))
+            .map(str::to_string);
         let mut parameters: Vec<(String, Option<String>)> = Vec::new();
-        let mut put = |k: String, v: Option<String>| match parameters.iter_mut().find(|(key, _)| *key == k) {
-            Some(slot) => slot.1 = v,
-            None => parameters.push((k, v)),
-        };
+        let mut put =
+            |k: String, v: Option<String>| match parameters.iter_mut().find(|(key, _)| *key == k) {
+                Some(slot) => slot.1 = v,
+                None => parameters.push((k, v)),
+            };
         if let Some(f) = filterref {
             for p in elem_children(f).filter(|c| c.tag_name().name() == "parameter") {
                 if let Some(pname) = p.attribute("name") {
-                    put(pname.to_lowercase(), p.attribute("value").map(str::to_string));
+                    put(
+                        pname.to_lowercase(),
+                        p.attribute("value").map(str::to_string),
+                    );
                 }
             }
         }
@@ -333,7 +339,10 @@ mod tests {
         };
         assert_eq!(i.display_name.as_deref(), Some("vm-1"));
         assert_eq!(i.flavor.id, "m1.eph", "no flavor id: the name stands in");
-        assert_eq!((i.flavor.disk, i.flavor.ephemeral, i.flavor.swap), (40, 20, 0));
+        assert_eq!(
+            (i.flavor.disk, i.flavor.ephemeral, i.flavor.swap),
+            (40, 20, 0)
+        );
         assert_eq!(
             i.flavor.extra_specs,
             Some(vec![("hw:cpu_policy".into(), Some("dedicated".into()))])
@@ -350,7 +359,11 @@ mod tests {
         );
         assert_eq!(i.architecture, "x86_64");
         assert_eq!(d.disks, ["vda"], "a disk without <source> is not polled");
-        assert_eq!(d.interfaces.len(), 1, "an interface without target is skipped");
+        assert_eq!(
+            d.interfaces.len(),
+            1,
+            "an interface without target is skipped"
+        );
         let nic = &d.interfaces[0];
         assert_eq!(nic.fref.as_deref(), Some("nova-instance-1"));
         assert_eq!(
@@ -370,7 +383,11 @@ mod tests {
             (r#"<nova:flavor name="m1.eph">"#, "<nova:flavor>", "name"),
             ("<type arch='x86_64'>", "<type>", "arch"),
             ("<nova:name>vm-1</nova:name>", "", "<name>"),
-            ("<nova:disk>40</nova:disk>", "<nova:disk>forty</nova:disk>", "integer"),
+            (
+                "<nova:disk>40</nova:disk>",
+                "<nova:disk>forty</nova:disk>",
+                "integer",
+            ),
         ] {
             let xml = DOMAIN.replace(from, to);
             match parse_domain(&xml).unwrap().nova {
@@ -385,6 +402,9 @@ mod tests {
         let other = DOMAIN.replace(NOVA_NS_1_1, "http://example.com/other");
         assert_eq!(parse_domain(&other).unwrap().nova, NovaMeta::Missing);
         let old = DOMAIN.replace(NOVA_NS_1_1, NOVA_NS_1_0);
-        assert!(matches!(parse_domain(&old).unwrap().nova, NovaMeta::Instance(_)));
+        assert!(matches!(
+            parse_domain(&old).unwrap().nova,
+            NovaMeta::Instance(_)
+        ));
     }
 }

@@ -87,7 +87,12 @@ pub struct Devices {
 }
 
 impl Devices {
-    pub fn new(uuid: &str, instance_name: &str, disks: Vec<String>, ifaces: Vec<Interface>) -> Devices {
+    pub fn new(
+        uuid: &str,
+        instance_name: &str,
+        disks: Vec<String>,
+        ifaces: Vec<Interface>,
+    ) -> Devices {
         let vnics = ifaces
             .into_iter()
             .map(|i| {
@@ -227,7 +232,8 @@ pub fn hypervisor(uri: &str) -> Arc<Hypervisor> {
 }
 
 impl Hypervisor {
-    pub fn uri(&self) -> &str {
+    /// The URI as it may be logged (password masked).
+    pub fn masked_uri(&self) -> &str {
         &self.masked
     }
 
@@ -243,7 +249,10 @@ impl Hypervisor {
             if c.is_alive() {
                 return Ok(c.clone());
             }
-            log::warn!("libvirt connection to {} is no longer alive; reconnecting", self.masked);
+            log::warn!(
+                "libvirt connection to {} is no longer alive; reconnecting",
+                self.masked
+            );
             *slot = None;
         }
         match Conn::open_read_only(&self.uri) {
@@ -279,7 +288,12 @@ impl Hypervisor {
     /// What a libvirt error during an instance's inspection means for the poll: the
     /// connection is gone (abort the run, reconnect next time), the domain is gone or
     /// stopped (skip it), or something about this instance only (log, skip it).
-    fn instance_error<T>(&self, e: LibvirtError, what: &str, uuid: &str) -> Result<Inspection<T>, PollError> {
+    fn instance_error<T>(
+        &self,
+        e: LibvirtError,
+        what: &str,
+        uuid: &str,
+    ) -> Result<Inspection<T>, PollError> {
         if e.is_disconnect() {
             self.drop_connection();
             self.was_down.store(true, Ordering::Relaxed);
@@ -325,7 +339,9 @@ impl Hypervisor {
                     listed = true;
                     entries.reserve(records.len());
                     for rec in records {
-                        let Ok(uuid) = rec.dom.uuid_string() else { continue };
+                        let Ok(uuid) = rec.dom.uuid_string() else {
+                            continue;
+                        };
                         let state = match rec.stats.state {
                             Some(s) => s,
                             None => match rec.dom.state() {
@@ -354,7 +370,9 @@ impl Hypervisor {
         if !listed {
             let doms = conn.list_all_domains().map_err(|e| self.list_error(e))?;
             for dom in doms {
-                let Ok(uuid) = dom.uuid_string() else { continue };
+                let Ok(uuid) = dom.uuid_string() else {
+                    continue;
+                };
                 let Ok(state) = dom.state() else { continue };
                 entries.push(Arc::new(DomEntry {
                     dom,
@@ -364,7 +382,10 @@ impl Hypervisor {
                 }));
             }
         }
-        let by_uuid = entries.iter().map(|e| (e.uuid.clone(), e.clone())).collect();
+        let by_uuid = entries
+            .iter()
+            .map(|e| (e.uuid.clone(), e.clone()))
+            .collect();
         Ok(Domains {
             order: entries,
             by_uuid,
@@ -375,19 +396,31 @@ impl Hypervisor {
         if e.is_disconnect() {
             self.drop_connection();
         }
-        PollError::transient(format!("cannot list libvirt domains at {}: {e}", self.masked))
+        PollError::transient(format!(
+            "cannot list libvirt domains at {}: {e}",
+            self.masked
+        ))
     }
 
     /// The devices of an instance (seeded by the discovery in the same cycle, else read
     /// from the domain XML).
-    pub fn devices(&self, ctx: &PollContext<'_>, entry: &DomEntry) -> Result<Arc<Inspection<Arc<Devices>>>, PollError> {
+    pub fn devices(
+        &self,
+        ctx: &PollContext<'_>,
+        entry: &DomEntry,
+    ) -> Result<Arc<Inspection<Arc<Devices>>>, PollError> {
         ctx.cached(&self.key("devices", &entry.uuid), || {
             let xml = match entry.dom.xml_desc() {
                 Ok(x) => x,
                 Err(e) => return self.instance_error(e, "reading its domain XML", &entry.uuid),
             };
             match crate::domxml::parse_domain(&xml) {
-                Ok(d) => Ok(Inspection::Ok(Arc::new(Devices::new(&entry.uuid, &d.name, d.disks, d.interfaces)))),
+                Ok(d) => Ok(Inspection::Ok(Arc::new(Devices::new(
+                    &entry.uuid,
+                    &d.name,
+                    d.disks,
+                    d.interfaces,
+                )))),
                 Err(e) => {
                     log::warn!("instance {}: {e}", entry.uuid);
                     Ok(Inspection::Failed)
@@ -417,7 +450,11 @@ impl Hypervisor {
         uuid: &str,
         report_stopped: bool,
     ) -> Result<Arc<Inspection<InstanceStats>>, PollError> {
-        let kind = if report_stopped { "instance+stopped" } else { "instance" };
+        let kind = if report_stopped {
+            "instance+stopped"
+        } else {
+            "instance"
+        };
         ctx.cached(&self.key(kind, uuid), || {
             let Some(entry) = self.entry(ctx, uuid)? else {
                 log::debug!("instance {uuid} is not on this hypervisor (any more)");
@@ -427,7 +464,11 @@ impl Hypervisor {
         })
     }
 
-    fn inspect_instance(&self, e: &DomEntry, report_stopped: bool) -> Result<Inspection<InstanceStats>, PollError> {
+    fn inspect_instance(
+        &self,
+        e: &DomEntry,
+        report_stopped: bool,
+    ) -> Result<Inspection<InstanceStats>, PollError> {
         let at = monotonic();
         let mut info: Option<DomInfo> = None;
         // virDomainGetInfo, at most once, only when needed.
@@ -514,7 +555,8 @@ impl Hypervisor {
             cpu_number,
             memory_actual: mib(mem.actual),
             memory_available: mib(mem.available),
-            memory_usage: diff(mem.available, mem.usable).or_else(|| diff(mem.available, mem.unused)),
+            memory_usage: diff(mem.available, mem.usable)
+                .or_else(|| diff(mem.available, mem.unused)),
             memory_resident: mib(mem.rss),
             memory_swap_in: if both_swap { mib(mem.swap_in) } else { None },
             memory_swap_out: if both_swap { mib(mem.swap_out) } else { None },
@@ -523,7 +565,11 @@ impl Hypervisor {
     }
 
     /// `inspect_disks`, once per instance per cycle. Stopped instances are skipped.
-    pub fn disks(&self, ctx: &PollContext<'_>, uuid: &str) -> Result<Arc<Inspection<Timed<Vec<DiskStat>>>>, PollError> {
+    pub fn disks(
+        &self,
+        ctx: &PollContext<'_>,
+        uuid: &str,
+    ) -> Result<Arc<Inspection<Timed<Vec<DiskStat>>>>, PollError> {
         ctx.cached(&self.key("disks", uuid), || {
             let Some(e) = self.entry(ctx, uuid)? else {
                 return Ok(Inspection::NotFound);
@@ -620,7 +666,11 @@ impl Hypervisor {
         uuid: &str,
         report_stopped: bool,
     ) -> Result<Arc<Inspection<Timed<Vec<DiskInfoStat>>>>, PollError> {
-        let kind = if report_stopped { "disk_info+stopped" } else { "disk_info" };
+        let kind = if report_stopped {
+            "disk_info+stopped"
+        } else {
+            "disk_info"
+        };
         ctx.cached(&self.key(kind, uuid), || {
             let Some(e) = self.entry(ctx, uuid)? else {
                 return Ok(Inspection::NotFound);
@@ -651,7 +701,9 @@ impl Hypervisor {
                             return self.instance_error(err, "reading block info", uuid)
                         }
                         Err(err) => {
-                            log::warn!("could not read block info of {dev} on instance {uuid}: {err}");
+                            log::warn!(
+                                "could not read block info of {dev} on instance {uuid}: {err}"
+                            );
                             continue;
                         }
                     },
@@ -669,7 +721,11 @@ impl Hypervisor {
 
     /// `inspect_vnics`, once per instance per cycle, with deltas and rates against the
     /// previous inspection of the same (instance, tap).
-    pub fn vnics(&self, ctx: &PollContext<'_>, uuid: &str) -> Result<Arc<Inspection<VnicStats>>, PollError> {
+    pub fn vnics(
+        &self,
+        ctx: &PollContext<'_>,
+        uuid: &str,
+    ) -> Result<Arc<Inspection<VnicStats>>, PollError> {
         ctx.cached(&self.key("vnics", uuid), || {
             let Some(e) = self.entry(ctx, uuid)? else {
                 return Ok(Inspection::NotFound);
@@ -749,7 +805,6 @@ impl Hypervisor {
             Ok(Inspection::Ok(VnicStats { at, devices, items }))
         })
     }
-
 }
 
 /// A metadata value for an optional integer.

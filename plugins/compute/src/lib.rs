@@ -35,7 +35,9 @@ fn register(plugins: &mut PluginRegistry) {
         discovery::LocalNodeDiscovery::new,
     );
     for meter in meters::METERS {
-        plugins.pollster(meter.name, meter.help, move |cfg| meters::ComputePollster::new(meter, cfg));
+        plugins.pollster(meter.name, meter.help, move |cfg| {
+            meters::ComputePollster::new(meter, cfg)
+        });
     }
 }
 

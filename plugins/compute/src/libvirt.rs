@@ -224,11 +224,7 @@ impl Conn {
             if n < 0 {
                 return Err(LibvirtError::last());
             }
-            let out = (0..n as usize)
-                .map(|i| Dom {
-                    ptr: *doms.add(i),
-                })
-                .collect();
+            let out = (0..n as usize).map(|i| Dom { ptr: *doms.add(i) }).collect();
             if !doms.is_null() {
                 libc::free(doms.cast());
             }
@@ -359,10 +355,13 @@ impl Dom {
                 return Err(LibvirtError::last());
             }
             let info = info.assume_init();
+            // c_ulong: 64 bits here, 32 on 32-bit targets.
+            #[allow(clippy::unnecessary_cast)]
+            let max_mem = info.maxMem as u64;
             Ok(DomInfo {
-                max_mem: info.maxMem as u64,
+                max_mem,
                 nr_virt_cpu: info.nrVirtCpu as u32,
-                cpu_time: info.cpuTime as u64,
+                cpu_time: info.cpuTime,
             })
         }
     }
@@ -374,8 +373,8 @@ impl Dom {
     }
 
     pub fn memory_stats(&self) -> Result<MemStats> {
-        let mut stats =
-            [sys::virDomainMemoryStatStruct { tag: 0, val: 0 }; sys::VIR_DOMAIN_MEMORY_STAT_NR as usize];
+        let mut stats = [sys::virDomainMemoryStatStruct { tag: 0, val: 0 };
+            sys::VIR_DOMAIN_MEMORY_STAT_NR as usize];
         // SAFETY: the array holds VIR_DOMAIN_MEMORY_STAT_NR entries.
         let n = unsafe {
             sys::virDomainMemoryStats(
@@ -390,7 +389,7 @@ impl Dom {
         }
         let mut out = MemStats::default();
         for s in stats.iter().take(n as usize) {
-            let v = Some(s.val as u64);
+            let v = Some(s.val);
             match s.tag as u32 {
                 sys::VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON => out.actual = v,
                 sys::VIR_DOMAIN_MEMORY_STAT_AVAILABLE => out.available = v,
@@ -485,9 +484,9 @@ impl Dom {
             }
             let s = s.assume_init();
             Ok(BlockInfo {
-                capacity: s.capacity as u64,
-                allocation: s.allocation as u64,
-                physical: s.physical as u64,
+                capacity: s.capacity,
+                allocation: s.allocation,
+                physical: s.physical,
             })
         }
     }
@@ -535,7 +534,7 @@ fn param_u64(p: &sys::virTypedParameter) -> Option<u64> {
             sys::VIR_TYPED_PARAM_INT => Some(p.value.i as i64 as u64),
             sys::VIR_TYPED_PARAM_UINT => Some(p.value.ui as u64),
             sys::VIR_TYPED_PARAM_LLONG => Some(p.value.l as u64),
-            sys::VIR_TYPED_PARAM_ULLONG => Some(p.value.ul as u64),
+            sys::VIR_TYPED_PARAM_ULLONG => Some(p.value.ul),
             sys::VIR_TYPED_PARAM_DOUBLE => Some(p.value.d as u64),
             sys::VIR_TYPED_PARAM_BOOLEAN => Some(p.value.b as u64),
             _ => None,
@@ -548,7 +547,7 @@ fn param_i64(p: &sys::virTypedParameter) -> Option<i64> {
     unsafe {
         match p.type_ as u32 {
             sys::VIR_TYPED_PARAM_INT => Some(p.value.i as i64),
-            sys::VIR_TYPED_PARAM_LLONG => Some(p.value.l as i64),
+            sys::VIR_TYPED_PARAM_LLONG => Some(p.value.l),
             _ => param_u64(p).map(|v| v as i64),
         }
     }
@@ -725,7 +724,10 @@ mod tests {
     #[test]
     fn indexed_names_split() {
         assert_eq!(indexed(b"vcpu.3.time", b"vcpu."), Some((3, &b"time"[..])));
-        assert_eq!(indexed(b"net.0.rx.bytes", b"net."), Some((0, &b"rx.bytes"[..])));
+        assert_eq!(
+            indexed(b"net.0.rx.bytes", b"net."),
+            Some((0, &b"rx.bytes"[..]))
+        );
         assert_eq!(indexed(b"vcpu.current", b"vcpu."), None);
     }
 }

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use longshore_plugin_api::{Config, PluginError, PollContext, PollError, Pollster, Resource, Sample, SampleType, Value};
+use longshore_plugin_api::{
+    Config, PluginError, PollContext, PollError, Pollster, Resource, Sample, SampleType, Value,
+};
 
 use crate::config::ComputeConfig;
 use crate::inspector::{hypervisor, monotonic, opt_int, Hypervisor, Inspection, InstanceStats};
@@ -151,7 +153,8 @@ impl ComputePollster {
     }
 
     fn sample(&self, r: &Resource, volume: impl Into<Value>, at: f64) -> Sample {
-        Sample::from_resource(r, self.meter.name, self.meter.kind, self.meter.unit, volume).with_monotonic_time(at)
+        Sample::from_resource(r, self.meter.name, self.meter.kind, self.meter.unit, volume)
+            .with_monotonic_time(at)
     }
 
     /// Ceilometer's NoVolumeException: a WARNING per instance per cycle there; here once
@@ -160,14 +163,27 @@ impl ComputePollster {
     /// those are only DEBUG notes.
     fn no_volume(&self, uuid: &str) {
         let quiet = match self.meter.source {
-            Instance(f) => matches!(f, I::PerfCycles | I::PerfInstructions | I::PerfCacheReferences | I::PerfCacheMisses),
+            Instance(f) => matches!(
+                f,
+                I::PerfCycles | I::PerfInstructions | I::PerfCacheReferences | I::PerfCacheMisses
+            ),
             Disk(DF::ReadLatency | DF::WriteLatency) => self.hv.latency_unsupported(),
             _ => false,
         };
-        if !quiet && self.hv.first_time(format!("novolume:{}:{uuid}", self.meter.name)) {
-            log::warn!("{} statistic is not available for instance {uuid}", self.meter.name);
+        if !quiet
+            && self
+                .hv
+                .first_time(format!("novolume:{}:{uuid}", self.meter.name))
+        {
+            log::warn!(
+                "{} statistic is not available for instance {uuid}",
+                self.meter.name
+            );
         } else {
-            log::debug!("{} statistic is not available for instance {uuid}", self.meter.name);
+            log::debug!(
+                "{} statistic is not available for instance {uuid}",
+                self.meter.name
+            );
         }
     }
 
@@ -191,7 +207,12 @@ impl ComputePollster {
         }
     }
 
-    fn poll_one(&self, ctx: &PollContext<'_>, r: &Resource, out: &mut Vec<Sample>) -> Result<(), PollError> {
+    fn poll_one(
+        &self,
+        ctx: &PollContext<'_>,
+        r: &Resource,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), PollError> {
         let uuid = r.id();
         match self.meter.source {
             Instance(f) => {
@@ -281,7 +302,9 @@ impl ComputePollster {
                             },
                         };
                         let nic = &v.devices.vnics[n.index];
-                        let mut sample = self.sample(r, volume, v.at).with_resource_id(nic.resource_id.as_str());
+                        let mut sample = self
+                            .sample(r, volume, v.at)
+                            .with_resource_id(nic.resource_id.as_str());
                         let md = sample.resource_metadata_mut();
                         for (k, val) in nic.metadata.iter() {
                             md.insert(k, val.clone());
@@ -308,11 +331,19 @@ impl Pollster for ComputePollster {
         Some("local_instances".to_string())
     }
 
-    fn get_samples(&self, ctx: &PollContext<'_>, resources: &[Resource], out: &mut Vec<Sample>) -> Result<(), PollError> {
+    fn get_samples(
+        &self,
+        ctx: &PollContext<'_>,
+        resources: &[Resource],
+        out: &mut Vec<Sample>,
+    ) -> Result<(), PollError> {
         out.reserve(resources.len());
         for r in resources {
             if ctx.is_cancelled() {
-                return Err(PollError::transient(format!("{} cancelled by the host", self.meter.name)));
+                return Err(PollError::transient(format!(
+                    "{} cancelled by the host",
+                    self.meter.name
+                )));
             }
             self.poll_one(ctx, r, out)?;
         }

@@ -21,7 +21,10 @@ impl MemoryUtil {
     fn new(cfg: &Config) -> Result<MemoryUtil, PluginError> {
         // The same libvirt as the compute plugin: [compute] libvirt_uri, else
         // Ceilometer's [DEFAULT] libvirt_uri, else the local QEMU/KVM.
-        let configured = |section| cfg.str(section, "libvirt_uri").map(|u| u.filter(|u| !u.is_empty()));
+        let configured = |section| {
+            cfg.str(section, "libvirt_uri")
+                .map(|u| u.filter(|u| !u.is_empty()))
+        };
         let uri = configured("compute")?
             .or(configured("DEFAULT")?)
             .unwrap_or("qemu:///system")
@@ -44,7 +47,9 @@ fn connection(uri: &str) -> Result<Connect, PollError> {
     // libvirt prints every error to stderr unless told otherwise; we return them.
     virt::error::clear_error_callback();
     let conn = Connect::open_read_only(Some(uri)).map_err(|e| {
-        PollError::transient(format!("memory.util: cannot connect to libvirt at {uri}: {e}"))
+        PollError::transient(format!(
+            "memory.util: cannot connect to libvirt at {uri}: {e}"
+        ))
     })?;
     *slot = Some((uri.to_string(), conn.clone()));
     Ok(conn)
@@ -134,7 +139,11 @@ mod tests {
     fn percent_in_use() {
         assert_eq!(utilisation(Some(2048), Some(1024), None), Some(50.0));
         assert_eq!(utilisation(Some(3000), None, Some(1000)), Some(66.67));
-        assert_eq!(utilisation(Some(3000), Some(2000), Some(0)), Some(33.33), "usable wins");
+        assert_eq!(
+            utilisation(Some(3000), Some(2000), Some(0)),
+            Some(33.33),
+            "usable wins"
+        );
         assert_eq!(utilisation(None, Some(1), Some(1)), None);
         assert_eq!(utilisation(Some(0), Some(0), None), None);
     }

@@ -32,7 +32,13 @@ fn parse(args: &[String]) -> Result<(NodeSpec, Option<String>), String> {
             "--image-meta" => spec.image_meta = true,
             "--no-flavor-id" => spec.flavor_id = false,
             "-h" | "--help" => return Err(USAGE.to_string()),
-            other if n.is_none() => n = Some(other.parse().map_err(|_| format!("N: {other:?} is not a number\n{USAGE}"))?),
+            other if n.is_none() => {
+                n = Some(
+                    other
+                        .parse()
+                        .map_err(|_| format!("N: {other:?} is not a number\n{USAGE}"))?,
+                )
+            }
             other => return Err(format!("unexpected argument {other:?}\n{USAGE}")),
         }
     }

@@ -93,7 +93,10 @@ pub fn compute() -> &'static Library {
 
 /// `test:///ABS/PATH` for a node file.
 pub fn test_uri(path: &Path) -> String {
-    format!("test://{}", path.canonicalize().expect("node file exists").display())
+    format!(
+        "test://{}",
+        path.canonicalize().expect("node file exists").display()
+    )
 }
 
 /// The config of the capture: host peer-compute-0 and the given URI.
