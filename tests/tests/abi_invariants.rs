@@ -269,4 +269,3 @@ fn a_library_named_by_many_entry_points_is_opened_once_and_never_unloaded() {
         .iter()
         .any(|l| l.path() == lib.canonicalize().unwrap()));
 }
-

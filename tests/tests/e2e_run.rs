@@ -30,7 +30,10 @@ fn captured_samples() -> BTreeMap<(String, String), Json> {
     files.sort();
     for f in files {
         let doc: Json = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
-        for s in doc["envelope"]["oslo.message"]["payload"]["samples"].as_array().unwrap() {
+        for s in doc["envelope"]["oslo.message"]["payload"]["samples"]
+            .as_array()
+            .unwrap()
+        {
             let key = (
                 s["counter_name"].as_str().unwrap().to_string(),
                 s["resource_id"].as_str().unwrap().to_string(),
@@ -68,7 +71,8 @@ fn run_publishes_what_ceilometer_publishes() {
     let amqp = Amqp::connect();
     // Declared first, with the flags the notifier uses, so nothing is missed: the
     // notifier re-declares it (equivalent) and binds it before its first publish.
-    amqp.queue_equivalent(&queue, false, false).expect("declare the test queue");
+    amqp.queue_equivalent(&queue, false, false)
+        .expect("declare the test queue");
 
     let mut child = Command::new(&longshore)
         .current_dir(workspace_root())
@@ -127,23 +131,42 @@ fn run_publishes_what_ceilometer_publishes() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < stop_deadline, "longshore did not stop within 60 s of SIGTERM");
+        assert!(
+            Instant::now() < stop_deadline,
+            "longshore did not stop within 60 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut stderr = String::new();
     use std::io::Read;
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    amqp.cleanup(&exchange, &[queue.clone()]);
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    amqp.cleanup(&exchange, std::slice::from_ref(&queue));
     assert!(status.success(), "exit status {status}; log:\n{stderr}");
     assert!(!stderr.contains(SECRET), "the secret leaked into the log");
 
     let missing: Vec<_> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
-    assert!(missing.is_empty(), "never arrived: {missing:?}\nlog:\n{stderr}");
+    assert!(
+        missing.is_empty(),
+        "never arrived: {missing:?}\nlog:\n{stderr}"
+    );
     for (key, want) in &expected {
         let have = got
             .get(key)
             .unwrap_or_else(|| panic!("no sample {key:?} on the bus; log:\n{stderr}"));
-        for field in ["counter_type", "counter_unit", "user_id", "project_id", "source", "user_name", "project_name"] {
+        for field in [
+            "counter_type",
+            "counter_unit",
+            "user_id",
+            "project_id",
+            "source",
+            "user_name",
+            "project_name",
+        ] {
             assert_eq!(have[field], want[field], "{field} of {key:?}");
         }
         let (mut have_md, mut want_md) = (
@@ -153,17 +176,20 @@ fn run_publishes_what_ceilometer_publishes() {
         if want_md["cpu_number"].is_null() && !have_md["cpu_number"].is_null() {
             // Ceilometer reads vcpu.current from bulk stats, which the test driver lacks,
             // and publishes null; longshore falls back to virDomainGetInfo (documented).
-            assert!(have_md["cpu_number"].as_i64().unwrap() > 0, "cpu_number of {key:?}");
+            assert!(
+                have_md["cpu_number"].as_i64().unwrap() > 0,
+                "cpu_number of {key:?}"
+            );
             have_md.as_object_mut().unwrap().remove("cpu_number");
             want_md.as_object_mut().unwrap().remove("cpu_number");
         }
-        assert_eq!(
-            have_md,
-            want_md,
-            "resource_metadata of {key:?}"
-        );
+        assert_eq!(have_md, want_md, "resource_metadata of {key:?}");
         // Volumes are ints or floats exactly as Ceilometer's (512.0 stays a float).
-        assert_eq!(have["counter_volume"].is_f64(), want["counter_volume"].is_f64(), "volume type of {key:?}");
+        assert_eq!(
+            have["counter_volume"].is_f64(),
+            want["counter_volume"].is_f64(),
+            "volume type of {key:?}"
+        );
         assert_eq!(
             have["message_signature"].as_str().unwrap(),
             resign(have),
