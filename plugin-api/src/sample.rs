@@ -309,8 +309,10 @@ impl ResourceBuilder {
         self.data.project_id = id.map(|s| RString::from(s.into())).into();
         self
     }
+    /// The resource metadata every sample about the resource starts from (shared:
+    /// samples do not copy it).
     pub fn metadata(mut self, metadata: Map) -> Self {
-        self.data.metadata = metadata;
+        self.data.metadata = metadata.into_shared();
         self
     }
     pub fn attributes(mut self, attributes: Map) -> Self {

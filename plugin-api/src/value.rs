@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use abi_stable::std_types::{RString, RVec};
+use abi_stable::std_types::{RArc, ROption, RString, RVec};
 use abi_stable::StableAbi;
 
 /// A JSON-like value: null, bool, integer, float, string, list or ordered map.
@@ -211,10 +211,19 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 /// replaces the value in place, a new key goes to the end.
 ///
 /// Lookups are linear: metadata maps hold a few dozen keys, where a scan beats hashing.
+///
+/// A map can be made *shared* ([`Map::into_shared`]): its entries move behind a
+/// reference count, clones share them, and changes to a clone go to a small overlay
+/// of its own. A resource's metadata is shared, so every sample about the resource
+/// starts from it without copying, and a sample's additional metadata costs only its
+/// own keys. Iteration order is the dict order either way.
 #[repr(C)]
-#[derive(StableAbi, Clone, PartialEq, Default)]
+#[derive(StableAbi, Default)]
 pub struct Map {
-    entries: RVec<Entry>,
+    /// Shared entries (never modified once shared).
+    base: ROption<RArc<RVec<Entry>>>,
+    /// This map's own entries: values overriding `base` keys, and new keys after them.
+    own: RVec<Entry>,
 }
 
 #[doc(hidden)]
@@ -225,34 +234,100 @@ pub struct Entry {
     value: Value,
 }
 
+impl Clone for Map {
+    fn clone(&self) -> Map {
+        Map {
+            base: self.base.clone(),
+            own: self.own.clone(),
+        }
+    }
+}
+
+impl PartialEq for Map {
+    fn eq(&self, other: &Map) -> bool {
+        self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a == b)
+    }
+}
+
 impl Map {
     pub fn new() -> Map {
-        Map {
-            entries: RVec::new(),
-        }
+        Map::default()
     }
     pub fn with_capacity(n: usize) -> Map {
         Map {
-            entries: RVec::with_capacity(n),
+            base: ROption::RNone,
+            own: RVec::with_capacity(n),
         }
     }
+
+    fn base(&self) -> &[Entry] {
+        match &self.base {
+            ROption::RSome(b) => b.as_slice(),
+            ROption::RNone => &[],
+        }
+    }
+
+    fn own_index(&self, key: &str) -> Option<usize> {
+        self.own.iter().position(|e| e.key.as_str() == key)
+    }
+
+    fn in_base(&self, key: &str) -> bool {
+        self.base().iter().any(|e| e.key.as_str() == key)
+    }
+
+    /// Move the entries behind a reference count: clones of the result share them.
+    pub fn into_shared(self) -> Map {
+        if self.own.is_empty() {
+            return self;
+        }
+        let entries: RVec<Entry> = if self.base.is_none() {
+            self.own
+        } else {
+            self.iter()
+                .map(|(k, v)| Entry {
+                    key: k.into(),
+                    value: v.clone(),
+                })
+                .collect()
+        };
+        Map {
+            base: ROption::RSome(RArc::new(entries)),
+            own: RVec::new(),
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.entries.len()
+        let new_keys = self.own.iter().filter(|e| !self.in_base(&e.key)).count();
+        self.base().len() + new_keys
     }
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.own.is_empty() && self.base().is_empty()
     }
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries
+        if let Some(i) = self.own_index(key) {
+            return Some(&self.own[i].value);
+        }
+        self.base()
             .iter()
             .find(|e| e.key.as_str() == key)
             .map(|e| &e.value)
     }
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.entries
-            .iter_mut()
-            .find(|e| e.key.as_str() == key)
-            .map(|e| &mut e.value)
+        if let Some(i) = self.own_index(key) {
+            return Some(&mut self.own[i].value);
+        }
+        // A shared key: copy it into the overlay, which then overrides it.
+        let value = self
+            .base()
+            .iter()
+            .find(|e| e.key.as_str() == key)?
+            .value
+            .clone();
+        self.own.push(Entry {
+            key: key.into(),
+            value,
+        });
+        self.own.last_mut().map(|e| &mut e.value)
     }
     pub fn contains_key(&self, key: &str) -> bool {
         self.get(key).is_some()
@@ -260,10 +335,10 @@ impl Map {
     /// Python's `d[key] = value`: replaces in place, or appends a new key.
     pub fn insert(&mut self, key: impl AsRef<str> + Into<String>, value: impl Into<Value>) {
         let value = value.into();
-        if let Some(slot) = self.get_mut(key.as_ref()) {
-            *slot = value;
+        if let Some(i) = self.own_index(key.as_ref()) {
+            self.own[i].value = value;
         } else {
-            self.entries.push(Entry {
+            self.own.push(Entry {
                 key: RString::from(key.into()),
                 value,
             });
@@ -281,17 +356,75 @@ impl Map {
         }
     }
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let pos = self.entries.iter().position(|e| e.key.as_str() == key)?;
-        Some(self.entries.remove(pos).value)
+        if self.in_base(key) {
+            // Rare: materialise the map without the key.
+            let removed = self.get(key).cloned();
+            let own: RVec<Entry> = self
+                .iter()
+                .filter(|(k, _)| *k != key)
+                .map(|(k, v)| Entry {
+                    key: k.into(),
+                    value: v.clone(),
+                })
+                .collect();
+            *self = Map {
+                base: ROption::RNone,
+                own,
+            };
+            return removed;
+        }
+        let pos = self.own_index(key)?;
+        Some(self.own.remove(pos).value)
     }
     /// Entries in insertion order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Value)> + '_ {
-        self.entries.iter().map(|e| (e.key.as_str(), &e.value))
+    pub fn iter(&self) -> MapIter<'_> {
+        MapIter {
+            map: self,
+            base: self.base().iter(),
+            own: self.own.iter(),
+            remaining: self.len(),
+        }
     }
     pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
-        self.entries.iter().map(|e| e.key.as_str())
+        self.iter().map(|(k, _)| k)
     }
 }
+
+/// Iterator over a [`Map`]'s entries in insertion order.
+pub struct MapIter<'a> {
+    map: &'a Map,
+    base: std::slice::Iter<'a, Entry>,
+    own: std::slice::Iter<'a, Entry>,
+    remaining: usize,
+}
+
+impl<'a> Iterator for MapIter<'a> {
+    type Item = (&'a str, &'a Value);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.base.next() {
+            self.remaining -= 1;
+            let value = match self.map.own_index(&e.key) {
+                Some(i) => &self.map.own[i].value,
+                None => &e.value,
+            };
+            return Some((e.key.as_str(), value));
+        }
+        for e in self.own.by_ref() {
+            if !self.map.in_base(&e.key) {
+                self.remaining -= 1;
+                return Some((e.key.as_str(), &e.value));
+            }
+        }
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl ExactSizeIterator for MapIter<'_> {}
 
 impl fmt::Debug for Map {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -427,6 +560,36 @@ mod tests {
         m.insert("c", 4);
         assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
         assert_eq!(m.get("a").and_then(Value::as_i64), Some(3));
+    }
+
+    #[test]
+    fn shared_maps_behave_like_dicts() {
+        let base = Map::new()
+            .with("a", 1)
+            .with("b", 2)
+            .with("c", 3)
+            .into_shared();
+        let mut m = base.clone();
+        m.insert("b", 20);
+        m.insert("d", 4);
+        assert_eq!(
+            m.iter()
+                .map(|(k, v)| (k, v.as_i64().unwrap()))
+                .collect::<Vec<_>>(),
+            [("a", 1), ("b", 20), ("c", 3), ("d", 4)]
+        );
+        assert_eq!(m.len(), 4);
+        assert_eq!(m.iter().len(), 4);
+        *m.get_mut("a").unwrap() = Value::from(10);
+        assert_eq!(m.get("a").and_then(Value::as_i64), Some(10));
+        // the shared entries are untouched
+        assert_eq!(base.get("a").and_then(Value::as_i64), Some(1));
+        assert_eq!(base.get("b").and_then(Value::as_i64), Some(2));
+        assert_eq!(base.len(), 3);
+        assert_eq!(m.remove("c").and_then(|v| v.as_i64()), Some(3));
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "b", "d"]);
+        assert_eq!(m, Map::new().with("a", 10).with("b", 20).with("d", 4));
+        assert_eq!(base.clone().into_shared(), base);
     }
 
     #[test]

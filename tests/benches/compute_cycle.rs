@@ -309,16 +309,21 @@ fn main() {
         _ => None,
     };
     println!("compute cycle, libcompute.so at {}", lib.display());
+    let empty = dir.path().join("node-0.xml");
+    std::fs::write(&empty, "<node></node>\n").expect("write empty node");
+    let baseline = field(&run_child("driver", &lib, &empty), "hwm_kib") / 1024.0;
+    println!("process + libvirt client libraries + empty test driver: {baseline:.1} MiB peak RSS");
     println!(
-        "{:>6} {:>10} {:>10} {:>8} {:>10} {:>12} {:>14} {:>13} {:>11} {:>10}",
+        "{:>6} {:>9} {:>9} {:>8} {:>10} {:>11} {:>10} {:>11} {:>10} {:>12} {:>6}",
         "N",
         "wall ms",
         "CPU ms",
         "samples",
         "(ceil. 23)",
         "1st wall ms",
-        "peak RSS MiB",
+        "peak MiB",
         "driver MiB",
+        "own MiB",
         "CPU vs ceil",
         "errors"
     );
@@ -337,23 +342,26 @@ fn main() {
         let d = run_child("driver", &lib, &node);
         let cpu_s = field(&c, "cpu");
         let ratio = ceilometer(n).map_or("-".to_string(), |(_, ccpu, _, _)| {
-            format!("{:.0}x less", ccpu / cpu_s)
+            format!("{:.1}x less", ccpu / cpu_s)
         });
+        let peak = field(&c, "hwm_kib") / 1024.0;
+        let driver = field(&d, "hwm_kib") / 1024.0;
         println!(
-            "{:>6} {:>10.2} {:>10.2} {:>8} {:>10} {:>12.2} {:>14.1} {:>13.1} {:>11} {:>10}",
+            "{:>6} {:>9.2} {:>9.2} {:>8} {:>10} {:>11.1} {:>10.1} {:>11.1} {:>10.1} {:>12} {:>6}",
             n,
             field(&c, "wall") * 1e3,
             cpu_s * 1e3,
             field(&c, "samples"),
             field(&c, "ceilometer_samples"),
             field(&c, "first_wall") * 1e3,
-            field(&c, "hwm_kib") / 1024.0,
-            field(&d, "hwm_kib") / 1024.0,
+            peak,
+            driver,
+            peak - driver,
             ratio,
             field(&c, "errors"),
         );
     }
     println!("wall/CPU: medians of {MEASURED_CYCLES} cycles after the first; samples: one steady-state cycle");
-    println!("peak RSS: the bench child (agent side + libvirt's in-process test driver); driver MiB: a child that only opens the test driver on the same node");
+    println!("peak MiB: the bench child (longshore + libvirt's in-process test driver holding the N domains); driver MiB: a child that only opens the test driver on the same node; own MiB: the difference");
     println!("Ceilometer 27: N=1000 6.08 s wall, 5.90 s CPU, 26,694 samples, 188 MiB worker RSS; N=100 0.48 s / 0.46 s");
 }
