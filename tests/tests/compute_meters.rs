@@ -279,7 +279,7 @@ fn shut_off_instances_with_report_stopped_instance_metrics() {
 
 #[test]
 fn non_nova_and_broken_domains_are_skipped_with_one_warning_each() {
-    let mut doms = node_xml::domains(&NodeSpec {
+    let doms = node_xml::domains(&NodeSpec {
         n: 6,
         non_nova: 1,
         seed: 9,
@@ -333,7 +333,6 @@ fn non_nova_and_broken_domains_are_skipped_with_one_warning_each() {
         assert_eq!(logged(log::Level::Warn, uuid).len(), 1);
         assert!(!logged(log::Level::Debug, uuid).is_empty());
     }
-    doms.clear();
 }
 
 #[test]
@@ -458,4 +457,56 @@ fn local_node_is_the_host() {
         ["peer-compute-0"]
     );
     assert_eq!(d.group_id().as_deref(), Some("LocalNode-peer-compute-0"));
+}
+
+#[test]
+fn deltas_are_per_instance_even_when_two_instances_share_a_tap_name() {
+    // Ceilometer keys its delta cache by tap name only (§13.7): the second instance's
+    // delta would be taken against the first one's counter.
+    let mut doms = node_xml::domains(&NodeSpec {
+        n: 2,
+        seed: 31,
+        ..Default::default()
+    });
+    let shared = doms[0].interfaces[0].1.clone();
+    doms[1].interfaces.truncate(1);
+    doms[1].interfaces[0].1 = shared;
+    doms[0].interfaces.truncate(1);
+    let xml: Vec<String> = doms.iter().map(domain_xml).collect();
+    let (_dir, path) = node_from(&xml);
+    let cfg = config(&test_uri(&path));
+    let meters = ["network.incoming.bytes", "network.incoming.bytes.delta"];
+    let first = run_cycle_in(&cycle(), &cfg, &meters);
+    let second = run_cycle_in(&cycle(), &cfg, &meters);
+    assert!(first.errors.is_empty() && second.errors.is_empty());
+    let tap = &doms[0].taps()[0];
+    assert_eq!(tap, &doms[1].taps()[0]);
+    for d in &doms {
+        let rid = format!("{}-{}-{tap}", d.name, d.uuid);
+        assert_eq!(
+            first
+                .one("network.incoming.bytes.delta", &rid)
+                .volume()
+                .as_i64(),
+            Some(0)
+        );
+        let before = first
+            .one("network.incoming.bytes", &rid)
+            .volume()
+            .as_i64()
+            .unwrap();
+        let after = second
+            .one("network.incoming.bytes", &rid)
+            .volume()
+            .as_i64()
+            .unwrap();
+        assert_eq!(
+            second
+                .one("network.incoming.bytes.delta", &rid)
+                .volume()
+                .as_i64(),
+            Some(after - before),
+            "{rid}"
+        );
+    }
 }

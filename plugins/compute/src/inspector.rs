@@ -512,29 +512,9 @@ impl Hypervisor {
                 }
             },
         };
-        // Ceilometer's vCPU sum (§7.4): Σ(time + wait) when every current vCPU reports
-        // both, else cpu.time. Where the driver reports neither (the test driver),
+        // Where the driver reports no CPU data at all (the test driver),
         // virDomainGetInfo's cpuTime, not Ceilometer's 0.
-        let mut cpu_time = match s.vcpu_current {
-            Some(current) => {
-                let mut sum = 0u64;
-                let mut counted = 0u64;
-                for n in 0..s.vcpu_maximum.unwrap_or(0) as usize {
-                    if let Some(v) = s.vcpus.get(n) {
-                        if let (Some(t), Some(w)) = (v.time, v.wait) {
-                            sum = sum.saturating_add(t.saturating_add(w));
-                            counted += 1;
-                        }
-                    }
-                }
-                if counted == current {
-                    Some(sum)
-                } else {
-                    s.cpu_time
-                }
-            }
-            None => s.cpu_time,
-        };
+        let mut cpu_time = bulk_cpu_time(s);
         if cpu_time.is_none() {
             cpu_time = Some(info!().cpu_time);
         }
@@ -807,7 +787,99 @@ impl Hypervisor {
     }
 }
 
+/// Ceilometer's CPU time from bulk stats (§7.4): Σ(vcpu.N.time + vcpu.N.wait) when every
+/// current vCPU reports both, else `cpu.time`.
+pub fn bulk_cpu_time(s: &DomStats) -> Option<u64> {
+    match s.vcpu_current {
+        Some(current) => {
+            let mut sum = 0u64;
+            let mut counted = 0u64;
+            for n in 0..s.vcpu_maximum.unwrap_or(0) as usize {
+                if let Some(v) = s.vcpus.get(n) {
+                    if let (Some(t), Some(w)) = (v.time, v.wait) {
+                        sum = sum.saturating_add(t.saturating_add(w));
+                        counted += 1;
+                    }
+                }
+            }
+            if counted == current {
+                Some(sum)
+            } else {
+                s.cpu_time
+            }
+        }
+        None => s.cpu_time,
+    }
+}
+
 /// A metadata value for an optional integer.
 pub fn opt_int(v: Option<u64>) -> Value {
     v.map_or(Value::NULL, Value::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::libvirt::VcpuTimes;
+
+    fn vcpu(time: Option<u64>, wait: Option<u64>) -> VcpuTimes {
+        VcpuTimes { time, wait }
+    }
+
+    #[test]
+    fn cpu_time_sums_vcpus_only_when_all_current_ones_report() {
+        let mut s = DomStats {
+            cpu_time: Some(1000),
+            vcpu_current: Some(2),
+            vcpu_maximum: Some(4),
+            vcpus: vec![vcpu(Some(10), Some(1)), vcpu(Some(20), Some(2))],
+            ..Default::default()
+        };
+        assert_eq!(bulk_cpu_time(&s), Some(33));
+        s.vcpus[1].wait = None;
+        assert_eq!(
+            bulk_cpu_time(&s),
+            Some(1000),
+            "a vCPU without wait: cpu.time"
+        );
+        s.vcpu_current = None;
+        assert_eq!(bulk_cpu_time(&s), Some(1000));
+        assert_eq!(
+            bulk_cpu_time(&DomStats::default()),
+            None,
+            "no data: the caller asks virDomainGetInfo"
+        );
+    }
+
+    #[test]
+    fn vnic_ids_and_metadata_follow_ceilometer() {
+        let iface = |fref: Option<&str>| Interface {
+            name: "tap1".into(),
+            mac: "fa:16:3e:00:00:01".into(),
+            fref: fref.map(str::to_string),
+            parameters: vec![
+                ("interfaceid".into(), Some("port".into())),
+                ("bridge".into(), None),
+            ],
+        };
+        let d = Devices::new(
+            "uuid",
+            "instance-1",
+            vec![],
+            vec![iface(None), iface(Some("nova-f"))],
+        );
+        assert_eq!(d.vnics[0].resource_id, "instance-1-uuid-tap1");
+        assert_eq!(d.vnics[1].resource_id, "nova-f");
+        let keys: Vec<&str> = d.vnics[0].metadata.keys().collect();
+        assert_eq!(keys, ["name", "mac", "fref", "parameters", "vnic_name"]);
+        assert_eq!(
+            d.vnics[0].metadata.get("vnic_name").and_then(Value::as_str),
+            Some("tap1")
+        );
+        assert_eq!(
+            d.vnics[1].metadata.get("vnic_name").and_then(Value::as_str),
+            Some("nova-f")
+        );
+        assert!(d.vnics[0].metadata.get("fref").unwrap().is_null());
+    }
 }

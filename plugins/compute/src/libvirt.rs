@@ -721,6 +721,93 @@ impl DomStats {
 mod tests {
     use super::*;
 
+    fn param(name: &str, value: ParamValue) -> sys::virTypedParameter {
+        // SAFETY: an all-zero typed parameter is valid; the fields are set below.
+        let mut p: sys::virTypedParameter = unsafe { std::mem::zeroed() };
+        for (dst, src) in p.field.iter_mut().zip(name.bytes()) {
+            *dst = src as c_char;
+        }
+        match value {
+            ParamValue::U(v) => {
+                p.type_ = sys::VIR_TYPED_PARAM_ULLONG as c_int;
+                p.value.ul = v;
+            }
+            ParamValue::I(v) => {
+                p.type_ = sys::VIR_TYPED_PARAM_INT as c_int;
+                p.value.i = v;
+            }
+            ParamValue::S(v) => {
+                p.type_ = sys::VIR_TYPED_PARAM_STRING as c_int;
+                p.value.s = v.as_ptr() as *mut c_char;
+            }
+        }
+        p
+    }
+
+    enum ParamValue<'a> {
+        U(u64),
+        I(i32),
+        S(&'a CStr),
+    }
+
+    #[test]
+    fn parses_qemu_style_bulk_stats() {
+        use ParamValue::*;
+        let params = [
+            param("state.state", I(1)),
+            param("cpu.time", U(5000)),
+            param("balloon.current", U(2048)),
+            param("balloon.available", U(2000)),
+            param("balloon.usable", U(500)),
+            param("balloon.rss", U(900)),
+            param("vcpu.current", U(2)),
+            param("vcpu.maximum", U(2)),
+            param("vcpu.0.time", U(10)),
+            param("vcpu.0.wait", U(1)),
+            param("vcpu.1.time", U(20)),
+            param("vcpu.1.wait", U(2)),
+            param("net.count", U(1)),
+            param("net.0.name", S(c"tap1")),
+            param("net.0.rx.bytes", U(100)),
+            param("net.0.tx.pkts", U(7)),
+            param("block.count", U(1)),
+            param("block.0.name", S(c"vda")),
+            param("block.0.rd.reqs", U(3)),
+            param("block.0.wr.times", U(44)),
+            param("block.0.capacity", U(1 << 30)),
+            param("perf.cpu_cycles", U(123)),
+        ];
+        let s = DomStats::parse(&params);
+        assert_eq!(s.state, Some(1));
+        assert_eq!(s.cpu_time, Some(5000));
+        let b = s.balloon.unwrap();
+        assert_eq!(
+            (b.actual, b.available, b.usable, b.rss, b.unused),
+            (Some(2048), Some(2000), Some(500), Some(900), None)
+        );
+        assert_eq!((s.vcpu_current, s.vcpus.len()), (Some(2), 2));
+        assert_eq!(s.vcpus[1].wait, Some(2));
+        let nets = s.nets.unwrap();
+        assert_eq!(nets[0].name.as_deref(), Some("tap1"));
+        assert_eq!((nets[0].stats.rx_bytes, nets[0].stats.tx_packets), (100, 7));
+        let blocks = s.blocks.unwrap();
+        assert_eq!(blocks[0].name.as_deref(), Some("vda"));
+        assert_eq!(
+            (blocks[0].rd_reqs, blocks[0].wr_times, blocks[0].capacity),
+            (Some(3), Some(44), Some(1 << 30))
+        );
+        assert_eq!(s.perf.cpu_cycles, Some(123));
+        // The test driver: state only.
+        let t = DomStats::parse(&[param("state.state", I(5)), param("state.reason", I(1))]);
+        assert_eq!(t.state, Some(5));
+        assert!(
+            t.balloon.is_none()
+                && t.nets.is_none()
+                && t.blocks.is_none()
+                && t.vcpu_current.is_none()
+        );
+    }
+
     #[test]
     fn indexed_names_split() {
         assert_eq!(indexed(b"vcpu.3.time", b"vcpu."), Some((3, &b"time"[..])));
