@@ -217,18 +217,7 @@ pub struct ResourceData {
 impl Resource {
     /// A resource with just an id (its display name is the id too).
     pub fn new(id: impl Into<String>) -> Resource {
-        let id = RString::from(id.into());
-        ResourceBuilder {
-            data: ResourceData {
-                name: id.clone(),
-                id,
-                user_id: ROption::RNone,
-                project_id: ROption::RNone,
-                metadata: Map::new(),
-                attributes: Map::new(),
-            },
-        }
-        .build()
+        Resource::builder(id).build()
     }
 
     /// Start building a resource with owner, metadata and private attributes.

@@ -42,4 +42,24 @@ fn load_construct_discover_poll_and_catch_panics() {
     assert_eq!(err.kind(), ErrorKind::Panicked);
     let err = lib.new_pollster("ctor_error", &cfg).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Failed);
+    let err = lib.new_pollster("ctor_skip", &cfg).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Skip,
+        "a quiet skip, like ExtensionLoadError"
+    );
+
+    // A discovery that panics in a loaded library: an error value, and the library
+    // keeps answering afterwards.
+    let panicking = lib
+        .new_discovery("discover_panic", &cfg)
+        .expect("discovery");
+    let found = panicking.discover(&ctx, None);
+    let err = found.error.expect("a panic becomes an error");
+    assert_eq!(err.kind(), ErrorKind::Panicked);
+    assert!(
+        err.message().contains("discover_panic always panics"),
+        "{err}"
+    );
+    assert_eq!(disc.discover(&ctx, Some("vm")).resources.len(), 4);
 }

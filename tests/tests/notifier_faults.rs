@@ -76,7 +76,7 @@ fn publish_round(
                 batch
                     .messages
                     .iter()
-                    .map(|m| m.get("message_id").unwrap().as_str().unwrap().to_string()),
+                    .map(|m| m.message_id().unwrap().to_string()),
             );
             *b += 1;
             let t = Instant::now();

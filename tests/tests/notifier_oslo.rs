@@ -151,7 +151,7 @@ fn oslo_messaging_listener_receives_longshore_samples() {
         let want: Vec<serde_json::Value> = b
             .messages
             .iter()
-            .map(|m| serde_json::to_value(m).unwrap())
+            .map(|m| serde_json::to_value(m.to_map()).unwrap())
             .collect();
         assert_eq!(g["payload"]["samples"], serde_json::Value::Array(want));
         assert_eq!(g["metadata"]["message_id"].as_str().unwrap().len(), 36);

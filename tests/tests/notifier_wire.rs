@@ -56,7 +56,10 @@ fn body_and_properties_match_the_ceilometer_capture() {
             .publish(Batch {
                 source: "some_pollsters".into(),
                 pollster: "x".into(),
-                messages: captured_samples(&want),
+                messages: captured_samples(&want)
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
             })
             .unwrap();
         notifier.flush(Duration::from_secs(20)).unwrap();

@@ -71,6 +71,7 @@ fn a_discovery_runs_once_per_cycle_even_with_parallel_pollsters() {
         .take()
         .into_iter()
         .flat_map(|b| b.messages)
+        .map(|m| m.to_map())
         .collect::<Vec<_>>();
     // 4 pollsters x 3 resources in source a; d1.p4 in source b gets nothing new;
     // d1.p1 again in the 120 s task (its own history) with c-x resources.
@@ -130,6 +131,7 @@ fn pollsters_share_one_cached_inspection_per_resource_and_cycle() {
                 .take()
                 .into_iter()
                 .flat_map(|b| b.messages)
+                .map(|m| m.to_map())
                 .collect::<Vec<_>>();
             assert_eq!(msgs.len(), 10);
             let mut by_resource: HashMap<String, BTreeSet<i64>> = HashMap::new();
@@ -191,6 +193,7 @@ fn static_resources_then_discovery_then_default_discovery() {
             .into_iter()
             .filter(|b| b.pollster == name)
             .flat_map(|b| b.messages)
+            .map(|m| m.to_map())
             .collect()
     };
     let both = by_pollster("ord.both");
@@ -245,7 +248,7 @@ fn resources_are_deduplicated_per_pollster_name_within_a_task() {
         ids(&batches
             .iter()
             .filter(|b| b.source == source)
-            .flat_map(|b| b.messages.clone())
+            .flat_map(|b| b.messages.iter().map(|m| m.to_map()))
             .collect::<Vec<_>>())
     };
     assert_eq!(of("first"), ["x", "y"]);
@@ -294,6 +297,7 @@ fn permanently_failing_resources_are_blacklisted_per_source_and_pollster() {
             .take()
             .into_iter()
             .flat_map(|b| b.messages)
+            .map(|m| m.to_map())
             .filter(|m| str_field(m, "source") == "openstack")
             .collect::<Vec<_>>())
         .len(),
@@ -367,7 +371,7 @@ fn batches_hold_at_most_batch_size_messages_of_one_pollster() {
             assert!(b
                 .messages
                 .iter()
-                .all(|m| str_field(m, "counter_name") == "test.counter"));
+                .all(|m| str_field(&m.to_map(), "counter_name") == "test.counter"));
             assert_eq!(b.source, "bs");
         }
     }
@@ -403,6 +407,7 @@ fn one_timestamp_per_pollster_run_taken_before_the_call_and_signed_messages() {
             .into_iter()
             .filter(|b| b.pollster == p)
             .flat_map(|b| b.messages)
+            .map(|m| m.to_map())
             .collect();
         assert_eq!(msgs.len(), 5);
         let stamps: BTreeSet<&str> = msgs.iter().map(|m| str_field(m, "timestamp")).collect();

@@ -80,7 +80,7 @@ pub fn batch(pollster: &str, b: u64, n: u64) -> Batch {
     Batch {
         source: "some_pollsters".into(),
         pollster: pollster.into(),
-        messages: (0..n).map(|i| sample(pollster, b * n + i)).collect(),
+        messages: (0..n).map(|i| sample(pollster, b * n + i).into()).collect(),
     }
 }
 

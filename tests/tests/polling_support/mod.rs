@@ -95,6 +95,7 @@ impl RecordingPublisher {
         self.batches()
             .into_iter()
             .flat_map(|b| b.messages.into_iter())
+            .map(|m| m.to_map())
             .collect()
     }
     pub fn subscribe(&self) -> Receiver<Batch> {

@@ -91,7 +91,7 @@ fn batches(batch_size: usize, total: usize) -> Vec<Batch> {
             source: "some_pollsters".into(),
             pollster: "memory.usage".into(),
             messages: (0..batch_size)
-                .map(|i| sample((b * batch_size + i) as u64))
+                .map(|i| sample((b * batch_size + i) as u64).into())
                 .collect(),
         })
         .collect()

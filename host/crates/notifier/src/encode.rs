@@ -4,12 +4,12 @@
 
 use std::time::SystemTime;
 
-use longshore_plugin_api::Map;
 use longshore_publisher::notification::{encode_notification_into, NotificationIds};
+use longshore_publisher::MessageJson;
 
 /// One body per topic, in topic order.
 pub(crate) fn encode_for_topics(
-    samples: &[Map],
+    samples: &[impl MessageJson],
     publisher_id: &str,
     event_type: &str,
     topics: usize,
@@ -31,6 +31,7 @@ pub(crate) fn encode_for_topics(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use longshore_plugin_api::Map;
 
     fn inner(body: &[u8]) -> serde_json::Value {
         let outer: serde_json::Value = serde_json::from_slice(body).unwrap();

@@ -21,9 +21,7 @@ use longshore_plugin_api::host::{CallContext, CycleCache, Library};
 use longshore_plugin_api::{Config, Resource};
 use longshore_polling::{AgentManager, PollingDefinition, PollingOptions};
 use longshore_publisher::message::{monotonic_now, polling_timestamp};
-use longshore_publisher::{
-    pyjson, Batch, FileOptions, FilePublisher, MessageFactory, PublishError,
-};
+use longshore_publisher::{Batch, FileOptions, FilePublisher, MessageFactory, PublishError};
 
 const METERS: usize = 30;
 
@@ -197,18 +195,18 @@ fn run_baseline(lib: &Library, resources: usize, rounds: usize) -> Baseline {
                 plugin.push((cpu_time() - c0).as_secs_f64() * 1e6 / n);
             }
             1 => {
-                for mut s in samples {
-                    s.set_timestamp(&ts);
-                    std::hint::black_box(factory.message(s, mono));
+                let ts: Arc<str> = ts.into();
+                for s in samples {
+                    std::hint::black_box(factory.message_at(s, &ts, mono));
                 }
                 sign.push((cpu_time() - c1).as_secs_f64() * 1e6 / n);
             }
             _ => {
-                for mut s in samples {
-                    s.set_timestamp(&ts);
-                    let m = factory.message(s, mono);
+                let ts: Arc<str> = ts.into();
+                for s in samples {
+                    let m = factory.message_at(s, &ts, mono);
                     out.clear();
-                    pyjson::write_map(&mut out, &m);
+                    m.write_json(&mut out);
                     out.push(b'\n');
                     std::io::Write::write_all(&mut sink, &out).expect("write");
                 }

@@ -234,9 +234,12 @@ mod tests {
         ));
         assert!(t.elapsed() < Duration::from_secs(5));
         drop(release_tx);
-        // Once the hung call returns, its key is free again.
+        // Once the hung call returns, its key is free again. (The worker frees the key
+        // before it updates the abandoned count: wait for both.)
         let deadline = Instant::now() + Duration::from_secs(10);
-        while busy.load(Ordering::Acquire) && Instant::now() < deadline {
+        while (busy.load(Ordering::Acquire) || pool.abandoned_running() > 0)
+            && Instant::now() < deadline
+        {
             std::thread::yield_now();
         }
         assert_eq!(pool.abandoned_running(), 0);

@@ -404,9 +404,10 @@ impl PollingTask {
                 first_error.get_or_insert_with(|| e.to_string());
             }
         };
-        for mut s in samples {
-            s.set_timestamp(timestamp);
-            batch.push(engine.factory.message(s, monotonic));
+        // One shared copy of the run's timestamp for all its messages.
+        let timestamp: Arc<str> = timestamp.into();
+        for s in samples {
+            batch.push(engine.factory.message_at(s, &timestamp, monotonic));
             if batch.len() >= size {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(size));
                 send(full, report);

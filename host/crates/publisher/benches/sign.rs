@@ -4,7 +4,9 @@
 //!
 //! Run: `cargo bench -p longshore-publisher --bench sign` (release profile).
 //! Prints the median and minimum over RUNS runs of N samples each, in ns per sample,
-//! and the ratio of the medians to the serde_json baseline.
+//! and the ratio of the medians to the serde_json baseline. The `MessageFactory` rows are
+//! the agent's path (typed `MeterMessage`); the dict rows are the `Map`-returning functions.
+//! `SIGN_BENCH_PROFILE=1` runs only a message-making loop, for `perf record`.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -16,7 +18,8 @@ use longshore_publisher::notification::{
 };
 use longshore_publisher::signature::signing_input;
 use longshore_publisher::{
-    into_meter_message, meter_message_from_counter, pyjson, MessageDefaults, Signer, Uuid1Generator,
+    into_meter_message, meter_message_from_counter, pyjson, MessageDefaults, MessageFactory,
+    MeterMessage, Signer, Uuid1Generator,
 };
 
 const N: usize = 1000;
@@ -133,9 +136,69 @@ fn main() {
         unique_id: "0b7a5b0e3c4f4a559d8e2f0e6b8a9c11".into(),
     };
 
-    // What the agent does per sample: owned sample -> signed message -> AMQP body
-    // (batches of 50) -> messages dropped.
+    // What the agent does per sample: owned sample -> signed MeterMessage (the run's
+    // shared timestamp) -> AMQP body (batches of 50) -> messages dropped.
+    let factory = MessageFactory::new("peer-telemetry-secret", "openstack");
+    let ts: std::sync::Arc<str> = "2026-11-22T02:53:55.788625".into();
     let pipeline = measure(
+        || template.clone(),
+        |samples| {
+            let mut batch: Vec<MeterMessage> = Vec::with_capacity(BATCH);
+            for s in samples {
+                batch.push(factory.message_at(s, &ts, 1.0));
+                if batch.len() == BATCH {
+                    body.clear();
+                    encode_notification_into(
+                        &mut body,
+                        &batch,
+                        PUBLISHER_ID,
+                        EVENT_TYPE,
+                        &notif_ids,
+                    );
+                    black_box(&body);
+                    batch.clear();
+                }
+            }
+        },
+    );
+    let factory_build = measure(
+        || template.clone(),
+        |samples| {
+            for s in samples {
+                black_box(factory.message_at(s, &ts, 1.0));
+            }
+        },
+    );
+    // `SIGN_BENCH_PROFILE=1`: only build messages, for a clean `perf record`.
+    if std::env::var_os("SIGN_BENCH_PROFILE").is_some() {
+        for _ in 0..200 {
+            let mut out = Vec::with_capacity(2048);
+            for s in template.clone() {
+                let m = factory.message_at(s, &ts, 1.0);
+                out.clear();
+                m.write_json(&mut out);
+                black_box(&out);
+            }
+        }
+        return;
+    }
+    let meter_messages: Vec<MeterMessage> = template
+        .iter()
+        .map(|s| factory.message_at(s.clone(), &ts, 1.0))
+        .collect();
+    let meter_json = measure(
+        || (),
+        |()| {
+            for m in &meter_messages {
+                out.clear();
+                m.write_json(&mut out);
+                black_box(&out);
+            }
+        },
+    );
+    let meter_drop = measure(|| meter_messages.clone(), |copies| drop(black_box(copies)));
+    // The same with the dict messages (the pre-MeterMessage path).
+    let pipeline_map = measure(
         || template.clone(),
         |samples| {
             let mut batch = Vec::with_capacity(BATCH);
@@ -238,8 +301,18 @@ fn main() {
         )
     };
     row(
-        "pipeline: into_meter_message + sign + v2 body (batches of 50)",
+        "pipeline: MessageFactory::message_at + v2 body (batches of 50)",
         &pipeline,
+    );
+    row(
+        "MessageFactory::message_at (owned sample: uuid1 + sign)",
+        &factory_build,
+    );
+    row("  of which dropping the MeterMessage", &meter_drop);
+    row("MeterMessage::write_json only", &meter_json);
+    row(
+        "dict path: into_meter_message + sign + v2 body (batches of 50)",
+        &pipeline_map,
     );
     row(
         "into_meter_message (owned sample: build + uuid1 + sign)",

@@ -22,7 +22,10 @@ impl FanOut {
     }
 
     /// Run `f` on every publisher, returning the first error after trying all.
-    fn each(&self, mut f: impl FnMut(&dyn Publisher) -> Result<(), PublishError>) -> Result<(), PublishError> {
+    fn each(
+        &self,
+        mut f: impl FnMut(&dyn Publisher) -> Result<(), PublishError>,
+    ) -> Result<(), PublishError> {
         let mut first = None;
         for p in &self.publishers {
             if let Err(e) = f(p.as_ref()) {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 
-use crate::{pyjson, Batch, PublishError, Publisher};
+use crate::{Batch, PublishError, Publisher};
 
 /// Queue size and overload behaviour of a [`FilePublisher`].
 #[derive(Debug, Clone, Copy)]
@@ -351,7 +351,7 @@ fn writer_loop(
                 let n = batch.messages.len();
                 line.clear();
                 for m in &batch.messages {
-                    pyjson::write_map(&mut line, m);
+                    m.write_json(&mut line);
                     line.push(b'\n');
                 }
                 let mut res = writer.write_all(&line);

@@ -18,13 +18,11 @@ pub use fanout::FanOut;
 pub use file::{FileOptions, FilePublisher, FileStats};
 pub use ids::Uuid1Generator;
 pub use message::{
-    into_meter_message, meter_message_from_counter, MessageDefaults, MessageFactory,
-    DEFAULT_SAMPLE_SOURCE,
+    into_meter_message, meter_message_from_counter, MessageDefaults, MessageFactory, MessageJson,
+    MeterMessage, DEFAULT_SAMPLE_SOURCE,
 };
 pub use notification::{encode_notification, NotificationIds};
 pub use signature::{compute_signature, Signer};
-
-use longshore_plugin_api::Map;
 
 /// The meter messages of one pollster run in one source: never spans pollsters or
 /// sources (as in Ceilometer), at most `batch_size` messages.
@@ -36,7 +34,7 @@ pub struct Batch {
     pub pollster: String,
     /// Signed meter messages, each the dict of Ceilometer's `meter_message_from_counter`
     /// (keys in Ceilometer's order, `message_signature` last).
-    pub messages: Vec<Map>,
+    pub messages: Vec<MeterMessage>,
 }
 
 /// Where batches go. Implementations buffer: `publish` must never block polling for

@@ -5,7 +5,7 @@
 
 use std::time::SystemTime;
 
-use longshore_plugin_api::Map;
+use crate::message::MessageJson;
 
 use crate::clock::notification_timestamp;
 use crate::ids::{uuid4_hex, uuid4_string};
@@ -49,7 +49,7 @@ impl NotificationIds {
 /// The AMQP body of `notifier.sample({}, event_type, {"samples": samples})` published by
 /// `publisher_id` through the `messagingv2` driver, with fresh ids stamped `now`.
 pub fn encode_notification(
-    samples: &[Map],
+    samples: &[impl MessageJson],
     publisher_id: &str,
     event_type: &str,
     now: SystemTime,
@@ -72,7 +72,7 @@ pub fn encode_notification(
 /// same bytes as `json.dumps({"oslo.version": .., "oslo.message": json.dumps(msg)})`.
 pub fn encode_notification_into(
     body: &mut Vec<u8>,
-    samples: &[Map],
+    samples: &[impl MessageJson],
     publisher_id: &str,
     event_type: &str,
     ids: &NotificationIds,
@@ -94,7 +94,7 @@ pub fn encode_notification_into(
         if i > 0 {
             body.extend_from_slice(b", ");
         }
-        pyjson::write_map_nested(body, s);
+        s.write_json_nested(body);
     }
     body.extend_from_slice(br#"]}, \"timestamp\": "#);
     text(body, &ids.timestamp);
@@ -107,7 +107,7 @@ pub fn encode_notification_into(
 /// the `messagingv1` driver.
 pub fn encode_inner(
     out: &mut Vec<u8>,
-    samples: &[Map],
+    samples: &[impl MessageJson],
     publisher_id: &str,
     event_type: &str,
     ids: &NotificationIds,
@@ -127,7 +127,7 @@ pub fn encode_inner(
         if i > 0 {
             out.extend_from_slice(b", ");
         }
-        pyjson::write_map(out, s);
+        s.write_json(out);
     }
     out.extend_from_slice(br#"]}, "timestamp": "#);
     text(out, &ids.timestamp);
@@ -139,6 +139,7 @@ pub fn encode_inner(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use longshore_plugin_api::Map;
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
@@ -177,7 +178,7 @@ mod tests {
         assert_eq!(ids.timestamp, "2025-01-02 03:04:05.987654");
         assert_eq!(ids.message_id.len(), 36);
         assert_eq!(ids.unique_id.len(), 32);
-        let body = encode_notification(&[], PUBLISHER_ID, EVENT_TYPE, now);
+        let body = encode_notification(&[] as &[Map], PUBLISHER_ID, EVENT_TYPE, now);
         let text = String::from_utf8(body).unwrap();
         assert!(text.contains(r#"\"payload\": {\"samples\": []}"#), "{text}");
     }

@@ -51,7 +51,7 @@ pub fn write_str_nested(out: &mut Vec<u8>, s: &str) {
     str_g::<true>(out, s)
 }
 
-fn value_g<const NESTED: bool>(out: &mut Vec<u8>, value: &Value) {
+pub(crate) fn value_g<const NESTED: bool>(out: &mut Vec<u8>, value: &Value) {
     match value.get() {
         ValueRef::Null => out.extend_from_slice(b"null"),
         ValueRef::Bool(true) => out.extend_from_slice(b"true"),
@@ -64,7 +64,7 @@ fn value_g<const NESTED: bool>(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
-fn map_g<const NESTED: bool>(out: &mut Vec<u8>, map: &Map) {
+pub(crate) fn map_g<const NESTED: bool>(out: &mut Vec<u8>, map: &Map) {
     out.push(b'{');
     for (i, (k, v)) in map.iter().enumerate() {
         if i > 0 {
@@ -161,7 +161,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     str_g::<false>(out, s)
 }
 
-fn str_g<const NESTED: bool>(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn str_g<const NESTED: bool>(out: &mut Vec<u8>, s: &str) {
     // Nested, the quote and the backslash that starts an escape are themselves escaped.
     let quote: &[u8] = if NESTED { b"\\\"" } else { b"\"" };
     let backslash: &[u8] = if NESTED { b"\\\\" } else { b"\\" };

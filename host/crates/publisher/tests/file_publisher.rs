@@ -22,7 +22,7 @@ fn batch(from: i64, n: i64) -> Batch {
     Batch {
         source: "src".into(),
         pollster: "cpu".into(),
-        messages: (from..from + n).map(message).collect(),
+        messages: (from..from + n).map(|i| message(i).into()).collect(),
     }
 }
 
@@ -95,7 +95,10 @@ fn full_queue_drops_and_counts_instead_of_blocking() {
     let big = |i: i64| Batch {
         source: "src".into(),
         pollster: "cpu".into(),
-        messages: vec![Map::new().with("pad", "x".repeat(100_000)).with("i", i)],
+        messages: vec![Map::new()
+            .with("pad", "x".repeat(100_000))
+            .with("i", i)
+            .into()],
     };
     let mut sent = 0;
     while p.stats().dropped == 0 {

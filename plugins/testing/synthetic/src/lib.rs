@@ -527,6 +527,19 @@ impl Discovery for Instances {
     }
 }
 
+/// Panics whenever it is asked to discover.
+struct PanickingDiscovery;
+
+impl Discovery for PanickingDiscovery {
+    fn discover(
+        &self,
+        _ctx: &PollContext<'_>,
+        _param: Option<&str>,
+    ) -> Result<Vec<Resource>, PollError> {
+        panic!("discover_panic always panics")
+    }
+}
+
 fn register(plugins: &mut PluginRegistry) {
     use OptionKind::*;
     for (name, kind, default, help) in [
@@ -726,6 +739,14 @@ fn register(plugins: &mut PluginRegistry) {
             "Constructor returns an error",
             |_: &Config| Err::<Counter, _>(PluginError::failed("ctor_error refuses to be built")),
         )
+        .pollster(
+            "ctor_skip",
+            "Constructor asks to be skipped quietly",
+            |_: &Config| Err::<Counter, _>(PluginError::skip("ctor_skip does not apply here")),
+        )
+        .discovery("discover_panic", "Panics in discover", |_: &Config| {
+            Ok(PanickingDiscovery)
+        })
         .pollster(
             "ctor_panic",
             "Constructor panics",
