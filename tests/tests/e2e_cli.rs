@@ -160,3 +160,71 @@ fn run_without_a_broker_says_so_and_publishes_to_stdout() {
     assert!(published, "no sample on stdout: {printed:?}");
     assert!(status.success(), "exit {status}");
 }
+
+#[test]
+fn sighup_reloads_polling_definitions_and_refuses_a_broken_one() {
+    let (plugins, conf) = setup("['test.counter']");
+    let mut child = longshore(plugins.path(), conf.path(), &["run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = lines(child.stdout.take().unwrap());
+    let err = lines(child.stderr.take().unwrap());
+    let (mut log, mut printed) = (Vec::new(), Vec::new());
+    let hup = |child: &Child| {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    };
+    let first = wait_for(
+        &out,
+        |l| l.contains("\"test.counter\""),
+        Duration::from_secs(30),
+        &mut printed,
+    );
+
+    // A broken polling.yaml: the reload is refused and the agent keeps running.
+    let yaml = conf.path().join("polling.yaml");
+    std::fs::write(
+        &yaml,
+        "sources:\n  - name: test\n    interval: -5\n    meters: ['*']\n",
+    )
+    .unwrap();
+    hup(&child);
+    let refused = wait_for(
+        &err,
+        |l| l.contains("reload refused"),
+        Duration::from_secs(30),
+        &mut log,
+    );
+
+    // A good one with another meter: after the reload its samples appear.
+    std::fs::write(
+        &yaml,
+        "sources:\n  - name: other\n    interval: 3600\n    meters: ['test.panic']\n    discovery: [fixed]\n",
+    )
+    .unwrap();
+    hup(&child);
+    let reloaded = wait_for(
+        &err,
+        |l| l.contains("reloaded"),
+        Duration::from_secs(30),
+        &mut log,
+    );
+    let new_meter = wait_for(
+        &out,
+        |l| l.contains("\"test.panic\""),
+        Duration::from_secs(30),
+        &mut printed,
+    );
+    let status = stop(&mut child);
+    let log = log.join("\n");
+    assert!(first, "no first cycle: {printed:?}");
+    assert!(refused, "broken polling.yaml not refused:\n{log}");
+    assert!(reloaded, "no reload:\n{log}");
+    assert!(
+        new_meter,
+        "the reloaded definition was not polled: {printed:?}"
+    );
+    assert!(status.code().is_some(), "killed by a signal: {status}");
+}
