@@ -23,75 +23,10 @@ use std::time::Instant;
 use longshore_plugin_api::host::{CallContext, CycleCache, Library};
 use longshore_plugin_api::Config;
 use longshore_tests::node_xml::{self, NodeSpec};
+use longshore_tests::{CEILOMETER_TEST_DRIVER_METERS, COMPUTE_METERS};
 
 const CHILD_ENV: &str = "LONGSHORE_COMPUTE_BENCH_CHILD";
 const MEASURED_CYCLES: usize = 7;
-
-const METERS: [&str; 36] = [
-    "power.state",
-    "cpu",
-    "vcpus",
-    "memory",
-    "memory.available",
-    "memory.usage",
-    "memory.resident",
-    "memory.swap.in",
-    "memory.swap.out",
-    "perf.cpu.cycles",
-    "perf.instructions",
-    "perf.cache.references",
-    "perf.cache.misses",
-    "disk.device.read.requests",
-    "disk.device.read.bytes",
-    "disk.device.write.requests",
-    "disk.device.write.bytes",
-    "disk.device.read.latency",
-    "disk.device.write.latency",
-    "disk.device.capacity",
-    "disk.device.allocation",
-    "disk.device.usage",
-    "disk.root.size",
-    "disk.ephemeral.size",
-    "network.incoming.bytes",
-    "network.incoming.packets",
-    "network.incoming.packets.error",
-    "network.incoming.packets.drop",
-    "network.outgoing.bytes",
-    "network.outgoing.packets",
-    "network.outgoing.packets.error",
-    "network.outgoing.packets.drop",
-    "network.incoming.bytes.delta",
-    "network.outgoing.bytes.delta",
-    "network.incoming.bytes.rate",
-    "network.outgoing.bytes.rate",
-];
-
-/// The 23 meters Ceilometer 27 publishes on the test driver (the capture's set).
-const CEILOMETER_METERS: [&str; 23] = [
-    "power.state",
-    "cpu",
-    "memory",
-    "memory.available",
-    "memory.usage",
-    "memory.resident",
-    "memory.swap.in",
-    "memory.swap.out",
-    "disk.device.capacity",
-    "disk.device.allocation",
-    "disk.device.usage",
-    "disk.root.size",
-    "disk.ephemeral.size",
-    "network.incoming.bytes",
-    "network.incoming.packets",
-    "network.incoming.packets.error",
-    "network.incoming.packets.drop",
-    "network.outgoing.bytes",
-    "network.outgoing.packets",
-    "network.outgoing.packets.error",
-    "network.outgoing.packets.drop",
-    "network.incoming.bytes.delta",
-    "network.outgoing.bytes.delta",
-];
 
 /// CPU time of the whole process so far, ns (CLOCK_PROCESS_CPUTIME_ID).
 fn process_cpu_ns() -> u64 {
@@ -146,7 +81,7 @@ fn one_cycle(
     for (name, p) in pollsters {
         let polled = p.get_samples(&ctx, &found.resources);
         samples += polled.samples.len();
-        if CEILOMETER_METERS.contains(name) {
+        if CEILOMETER_TEST_DRIVER_METERS.contains(name) {
             ceilometer_samples += polled.samples.len();
         }
         errors += usize::from(polled.error.is_some());
@@ -195,7 +130,7 @@ fn child(mode: &str, lib_path: &Path, node: &Path) {
     let cfg = Config::new()
         .with("DEFAULT", "host", "bench-compute-0")
         .with("compute", "libvirt_uri", uri.as_str());
-    let pollsters: Vec<_> = METERS
+    let pollsters: Vec<_> = COMPUTE_METERS
         .iter()
         .map(|m| (*m, lib.new_pollster(m, &cfg).expect("pollster")))
         .collect();

@@ -11,45 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use longshore_plugin_api::host::{CallContext, CycleCache, DiscoveryHandle, Library};
 use longshore_plugin_api::{CallError, Config, Resource, Sample};
 
-/// The 36 compute meter names of Ceilometer 27 (setup.cfg order).
-pub const ALL_METERS: [&str; 36] = [
-    "power.state",
-    "cpu",
-    "vcpus",
-    "memory",
-    "memory.available",
-    "memory.usage",
-    "memory.resident",
-    "memory.swap.in",
-    "memory.swap.out",
-    "perf.cpu.cycles",
-    "perf.instructions",
-    "perf.cache.references",
-    "perf.cache.misses",
-    "disk.device.read.requests",
-    "disk.device.read.bytes",
-    "disk.device.write.requests",
-    "disk.device.write.bytes",
-    "disk.device.read.latency",
-    "disk.device.write.latency",
-    "disk.device.capacity",
-    "disk.device.allocation",
-    "disk.device.usage",
-    "disk.root.size",
-    "disk.ephemeral.size",
-    "network.incoming.bytes",
-    "network.incoming.packets",
-    "network.incoming.packets.error",
-    "network.incoming.packets.drop",
-    "network.outgoing.bytes",
-    "network.outgoing.packets",
-    "network.outgoing.packets.error",
-    "network.outgoing.packets.drop",
-    "network.incoming.bytes.delta",
-    "network.outgoing.bytes.delta",
-    "network.incoming.bytes.rate",
-    "network.outgoing.bytes.rate",
-];
+pub use longshore_tests::COMPUTE_METERS as ALL_METERS;
 
 /// Log records the plugin sent to the host's logger: (level, message).
 pub static LOGS: Mutex<Vec<(log::Level, String)>> = Mutex::new(Vec::new());
