@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use longshore_polling::Outcome;
 use longshore_publisher::{FilePublisher, Publisher};
 
 use super::GlobalArgs;
@@ -39,11 +40,9 @@ pub fn run(global: &GlobalArgs, args: &Args) -> anyhow::Result<ExitCode> {
 
     let failed: Vec<String> = report
         .failed_pollsters()
-        .map(|p| {
-            format!(
-                "pollster {} (source {}): {:?}",
-                p.pollster, p.source, p.outcome
-            )
+        .map(|p| match &p.outcome {
+            Outcome::Failed(f) => format!("pollster {} (source {}): {f}", p.pollster, p.source),
+            other => format!("pollster {} (source {}): {other:?}", p.pollster, p.source),
         })
         .chain(report.failed_discoveries().map(|d| {
             format!(
