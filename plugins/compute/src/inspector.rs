@@ -50,6 +50,18 @@ pub enum Inspection<T> {
     Failed,
 }
 
+impl<T> Inspection<T> {
+    /// The value, or the same non-`Ok` status for an inspection built on this one.
+    pub fn ok_or_status<U>(&self) -> Result<&T, Inspection<U>> {
+        match self {
+            Inspection::Ok(v) => Ok(v),
+            Inspection::NotFound => Err(Inspection::NotFound),
+            Inspection::ShutOff => Err(Inspection::ShutOff),
+            Inspection::Failed => Err(Inspection::Failed),
+        }
+    }
+}
+
 /// A domain as listed at the start of the cycle.
 pub struct DomEntry {
     pub dom: Dom,
@@ -557,11 +569,9 @@ impl Hypervisor {
             if e.state == SHUTOFF {
                 return Ok(Inspection::ShutOff);
             }
-            let devices = match &*self.devices(ctx, &e)? {
-                Inspection::Ok(d) => d.clone(),
-                Inspection::NotFound => return Ok(Inspection::NotFound),
-                Inspection::ShutOff => return Ok(Inspection::ShutOff),
-                Inspection::Failed => return Ok(Inspection::Failed),
+            let devices = match self.devices(ctx, &e)?.ok_or_status() {
+                Ok(d) => d.clone(),
+                Err(status) => return Ok(status),
             };
             let at = monotonic();
             let mut items = Vec::with_capacity(devices.disks.len());
@@ -658,11 +668,9 @@ impl Hypervisor {
             if e.state == SHUTOFF && !report_stopped {
                 return Ok(Inspection::ShutOff);
             }
-            let devices = match &*self.devices(ctx, &e)? {
-                Inspection::Ok(d) => d.clone(),
-                Inspection::NotFound => return Ok(Inspection::NotFound),
-                Inspection::ShutOff => return Ok(Inspection::ShutOff),
-                Inspection::Failed => return Ok(Inspection::Failed),
+            let devices = match self.devices(ctx, &e)?.ok_or_status() {
+                Ok(d) => d.clone(),
+                Err(status) => return Ok(status),
             };
             let at = monotonic();
             let mut items = Vec::with_capacity(devices.disks.len());
@@ -713,11 +721,9 @@ impl Hypervisor {
             if e.state == SHUTOFF {
                 return Ok(Inspection::ShutOff);
             }
-            let devices = match &*self.devices(ctx, &e)? {
-                Inspection::Ok(d) => d.clone(),
-                Inspection::NotFound => return Ok(Inspection::NotFound),
-                Inspection::ShutOff => return Ok(Inspection::ShutOff),
-                Inspection::Failed => return Ok(Inspection::Failed),
+            let devices = match self.devices(ctx, &e)?.ok_or_status() {
+                Ok(d) => d.clone(),
+                Err(status) => return Ok(status),
             };
             let at = monotonic();
             let mut current: Vec<(usize, IfStats)> = Vec::with_capacity(devices.vnics.len());

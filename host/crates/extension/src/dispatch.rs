@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Deref;
 
+use crate::enabled::EnabledExtensionManager;
 use crate::entry_points::Registry;
 use crate::error::{ManagerError, MapError};
 use crate::extension::{Extension, PluginHandle};
-use crate::manager::{ExtensionManager, Options, Selection};
+use crate::manager::{ExtensionManager, Options};
 
 /// An enabled-extension manager whose `map` takes a filter.
 #[derive(Debug)]
@@ -24,12 +25,8 @@ impl<H: PluginHandle> DispatchExtensionManager<H> {
         check: impl Fn(&Extension<H>) -> bool,
         options: Options<H>,
     ) -> Result<Self, ManagerError> {
-        let selection = Selection {
-            check: Some(&check),
-            ..Selection::all()
-        };
         Ok(DispatchExtensionManager {
-            inner: ExtensionManager::load(registry, namespace, options, selection)?,
+            inner: EnabledExtensionManager::new(registry, namespace, check, options)?.into_inner(),
         })
     }
 
@@ -39,7 +36,8 @@ impl<H: PluginHandle> DispatchExtensionManager<H> {
         options: Options<H>,
     ) -> Result<Self, ManagerError> {
         Ok(DispatchExtensionManager {
-            inner: ExtensionManager::make_test_instance(extensions, namespace, options)?,
+            inner: EnabledExtensionManager::make_test_instance(extensions, namespace, options)?
+                .into_inner(),
         })
     }
 }
@@ -106,13 +104,9 @@ impl<H: PluginHandle> NameDispatchExtensionManager<H> {
         check: impl Fn(&Extension<H>) -> bool,
         options: Options<H>,
     ) -> Result<Self, ManagerError> {
-        let selection = Selection {
-            check: Some(&check),
-            ..Selection::all()
-        };
-        Ok(Self::wrap(ExtensionManager::load(
-            registry, namespace, options, selection,
-        )?))
+        Ok(Self::wrap(
+            EnabledExtensionManager::new(registry, namespace, check, options)?.into_inner(),
+        ))
     }
 
     pub fn make_test_instance(
@@ -120,9 +114,10 @@ impl<H: PluginHandle> NameDispatchExtensionManager<H> {
         namespace: Option<&str>,
         options: Options<H>,
     ) -> Result<Self, ManagerError> {
-        Ok(Self::wrap(ExtensionManager::make_test_instance(
-            extensions, namespace, options,
-        )?))
+        Ok(Self::wrap(
+            EnabledExtensionManager::make_test_instance(extensions, namespace, options)?
+                .into_inner(),
+        ))
     }
 
     fn wrap(inner: ExtensionManager<H>) -> Self {
