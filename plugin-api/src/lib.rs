@@ -52,7 +52,7 @@ pub use error::{CallError, ErrorKind, PluginError, PollError};
 pub use ffi::PluginKind;
 pub use plugin::{Discovery, PluginRegistry, PollContext, Pollster};
 pub use sample::{Resource, ResourceBuilder, Sample, SampleType};
-pub use value::{Map, Value, ValueRef};
+pub use value::{Map, SharedEntries, Value, ValueRef};
 
 /// Re-exports for the code `export_plugin_library!` generates. Not API.
 #[doc(hidden)]

@@ -296,6 +296,30 @@ impl Map {
         }
     }
 
+    /// The identity of the shared entries this map starts from (see
+    /// [`SharedEntries::id`]), or None when it has none. Costs no reference count.
+    pub fn shared_id(&self) -> Option<usize> {
+        match &self.base {
+            ROption::RSome(b) => Some(&**b as *const RVec<Entry> as usize),
+            ROption::RNone => None,
+        }
+    }
+
+    /// A handle on the shared entries this map starts from, if any.
+    pub fn shared_entries(&self) -> Option<SharedEntries> {
+        match &self.base {
+            ROption::RSome(b) => Some(SharedEntries(b.clone())),
+            ROption::RNone => None,
+        }
+    }
+
+    /// This map's own entries in insertion order: on a map with shared entries, the
+    /// values that override shared keys and the keys added after them; otherwise every
+    /// entry.
+    pub fn own_entries(&self) -> impl ExactSizeIterator<Item = (&str, &Value)> + '_ {
+        self.own.iter().map(|e| (e.key.as_str(), &e.value))
+    }
+
     pub fn len(&self) -> usize {
         let new_keys = self.own.iter().filter(|e| !self.in_base(&e.key)).count();
         self.base().len() + new_keys
@@ -387,6 +411,44 @@ impl Map {
     }
     pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
         self.iter().map(|(k, _)| k)
+    }
+}
+
+/// A handle on the entries of a shared map ([`Map::into_shared`]). The entries never
+/// change once shared, so what is derived from them (a rendering, a sort order) can be
+/// cached under [`SharedEntries::id`] for as long as the handle is held.
+#[derive(Clone)]
+pub struct SharedEntries(RArc<RVec<Entry>>);
+
+impl SharedEntries {
+    /// An identity for the entries, equal to [`Map::shared_id`] of every map that shares
+    /// them. It cannot be reused for other entries while this handle lives.
+    pub fn id(&self) -> usize {
+        &*self.0 as *const RVec<Entry> as usize
+    }
+    /// How many maps and handles share the entries (1: only this handle is left).
+    pub fn share_count(&self) -> usize {
+        RArc::strong_count(&self.0)
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// The `i`th entry in insertion order.
+    pub fn get_index(&self, i: usize) -> Option<(&str, &Value)> {
+        self.0.get(i).map(|e| (e.key.as_str(), &e.value))
+    }
+    /// The entries in insertion order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Value)> + '_ {
+        self.0.iter().map(|e| (e.key.as_str(), &e.value))
+    }
+}
+
+impl fmt::Debug for SharedEntries {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -590,6 +652,30 @@ mod tests {
         assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "b", "d"]);
         assert_eq!(m, Map::new().with("a", 10).with("b", 20).with("d", 4));
         assert_eq!(base.clone().into_shared(), base);
+    }
+
+    #[test]
+    fn shared_entries_identify_the_base_and_count_its_sharers() {
+        let base = Map::new().with("a", 1).with("b", 2).into_shared();
+        assert!(Map::new().with("a", 1).shared_id().is_none());
+        let id = base.shared_id().expect("shared");
+        let mut m = base.clone();
+        m.insert("b", 20);
+        m.insert("c", 3);
+        assert_eq!(m.shared_id(), Some(id));
+        let h = m.shared_entries().expect("shared");
+        assert_eq!(h.id(), id);
+        assert_eq!(h.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(h.get_index(1).and_then(|(_, v)| v.as_i64()), Some(2));
+        assert_eq!(
+            m.own_entries()
+                .map(|(k, v)| (k, v.as_i64().unwrap()))
+                .collect::<Vec<_>>(),
+            [("b", 20), ("c", 3)]
+        );
+        assert_eq!(h.share_count(), 3);
+        drop((base, m));
+        assert_eq!(h.share_count(), 1);
     }
 
     #[test]

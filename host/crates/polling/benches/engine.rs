@@ -9,7 +9,7 @@
 //! Run: `cargo bench -p longshore-polling --bench engine` (release profile). Set
 //! `LONGSHORE_SYNTHETIC_SO=/path/libtest_synthetic.so` to skip building the plugin, and
 //! `LONGSHORE_BENCH_PUBLISHER=null` to drop batches instead of writing JSON (isolates
-//! the engine from the publisher).
+//! the engine from the publisher), `LONGSHORE_BENCH_INSTANCES=3334` to run one size.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -241,7 +241,12 @@ fn main() {
     println!("| instances | samples/cycle | CPU us/sample | vs baseline | wall ms/cycle |");
     println!("|---:|---:|---:|---:|---:|");
     let mut rows = Vec::new();
-    for resources in [34, 334, 3334, 10_000] {
+    // `LONGSHORE_BENCH_INSTANCES=3334,10000` runs only those sizes (for profiling).
+    let sizes: Vec<usize> = std::env::var("LONGSHORE_BENCH_INSTANCES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![34, 334, 3334, 10_000]);
+    for resources in sizes {
         let row = run_engine(&lib, resources, 5);
         println!(
             "| {resources} | {} | {:.3} | {:.2}x | {:.1} |",

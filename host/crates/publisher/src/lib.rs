@@ -10,6 +10,7 @@ pub mod fanout;
 pub mod file;
 pub mod ids;
 pub mod message;
+pub mod metadata;
 pub mod notification;
 pub mod pyjson;
 pub mod signature;

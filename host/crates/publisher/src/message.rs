@@ -8,6 +8,7 @@ use std::sync::Arc;
 use longshore_plugin_api::{Map, Sample, Value};
 
 use crate::ids::Uuid1Generator;
+use crate::metadata::{write_metadata, MetadataCache, RenderedMetadata};
 use crate::pyjson::FloatBuf;
 use crate::signature::{MeterFields, Signer, SIGNATURE_KEY};
 
@@ -104,6 +105,7 @@ fn build_at(
                 resource_metadata: &metadata,
                 message_id,
                 monotonic_time: float_buf.format(monotonic_time),
+                rendered: None,
             },
             &mut sig_buf,
         )
@@ -161,6 +163,8 @@ struct Fields {
     /// 64 hex digits, or none (`""`) without a secret.
     signature: [u8; 64],
     signed: bool,
+    /// The cached rendering of the metadata's shared entries (the resource's).
+    rendered: Option<Arc<RenderedMetadata>>,
 }
 
 impl Fields {
@@ -202,12 +206,13 @@ impl Fields {
             resource_metadata: s.resource_metadata(),
             message_id: self.message_id(),
             monotonic_time: self.monotonic_repr(),
+            rendered: self.rendered.as_deref(),
         }
     }
 
     /// Python's `json.dumps` of the dict, keys in Ceilometer's order.
     fn write_json<const NESTED: bool>(&self, out: &mut Vec<u8>) {
-        use crate::pyjson::{map_g, str_g, value_g, write_float};
+        use crate::pyjson::{str_g, value_g, write_float};
         let q: &[u8] = if NESTED { b"\\\"" } else { b"\"" };
         let key = |out: &mut Vec<u8>, first: bool, name: &[u8]| {
             if !first {
@@ -248,7 +253,7 @@ impl Fields {
         key(out, false, b"timestamp");
         opt(out, self.timestamp());
         key(out, false, b"resource_metadata");
-        map_g::<NESTED>(out, s.resource_metadata());
+        write_metadata::<NESTED>(out, s.resource_metadata(), self.rendered.as_deref());
         key(out, false, b"message_id");
         out.extend_from_slice(q);
         out.extend_from_slice(&self.message_id);
@@ -278,7 +283,9 @@ impl MeterMessage {
         monotonic_now: f64,
         signer: &Signer,
         ids: &Uuid1Generator,
+        cache: Option<&MetadataCache>,
     ) -> MeterMessage {
+        let rendered = cache.and_then(|c| c.get(sample.resource_metadata()));
         let monotonic_time = sample.monotonic_time().unwrap_or(monotonic_now);
         let mut monotonic_repr = [0u8; 32];
         let mut float_buf = FloatBuf::new();
@@ -296,6 +303,7 @@ impl MeterMessage {
             message_id: [0; 36],
             signature: [0; 64],
             signed: false,
+            rendered,
         };
         ids.next_str(&mut f.message_id);
         let mut sig = [0u8; 64];
@@ -411,6 +419,8 @@ pub struct MessageFactory {
     signer: Signer,
     source: Arc<str>,
     ids: &'static Uuid1Generator,
+    /// Each resource's metadata rendered once for all its samples.
+    metadata: MetadataCache,
 }
 
 impl MessageFactory {
@@ -419,7 +429,13 @@ impl MessageFactory {
             signer: Signer::new(telemetry_secret),
             source: sample_source.into(),
             ids: Uuid1Generator::global(),
+            metadata: MetadataCache::new(),
         }
+    }
+
+    /// The cache of rendered resource metadata (for figures and tests).
+    pub fn metadata_cache(&self) -> &MetadataCache {
+        &self.metadata
     }
 
     pub fn signer(&self) -> &Signer {
@@ -436,6 +452,7 @@ impl MessageFactory {
             monotonic_now,
             &self.signer,
             self.ids,
+            Some(&self.metadata),
         )
     }
 
@@ -454,6 +471,7 @@ impl MessageFactory {
             monotonic_now,
             &self.signer,
             self.ids,
+            Some(&self.metadata),
         )
     }
 }

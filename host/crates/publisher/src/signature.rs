@@ -5,7 +5,9 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use longshore_plugin_api::{Map, Value, ValueRef};
+use longshore_plugin_api::{Map, SharedEntries, Value, ValueRef};
+
+use crate::metadata::RenderedMetadata;
 
 use crate::pyjson::{format_int, FloatBuf};
 
@@ -88,7 +90,12 @@ impl Signer {
         w.sink.write(b"project_nameNone");
         w.leaf_str(b"resource_id", fields.resource_id);
         w.prefix.extend_from_slice(b"resource_metadata:");
-        w.walk(fields.resource_metadata);
+        match fields.rendered {
+            Some(r) if r.renders(fields.resource_metadata) => {
+                w.walk_over(fields.resource_metadata, r.signing())
+            }
+            _ => w.walk(fields.resource_metadata),
+        }
         w.prefix.clear();
         w.leaf_str(b"source", fields.source);
         w.leaf_opt(b"timestamp", fields.timestamp);
@@ -133,6 +140,9 @@ pub struct MeterFields<'a> {
     pub message_id: &'a str,
     /// Python's `repr()` of the monotonic time ([`crate::pyjson::FloatBuf`]).
     pub monotonic_time: &'a str,
+    /// The cached rendering of `resource_metadata`'s shared entries, if any: only the
+    /// map's own entries are then walked (see [`crate::metadata`]).
+    pub rendered: Option<&'a RenderedMetadata>,
 }
 
 fn hex_digest(digest: [u8; 32], out: &mut [u8; 64]) -> &str {
@@ -175,6 +185,16 @@ pub fn verify_signature(message: &Map, secret: &str) -> bool {
 pub fn signing_input(message: &Map) -> Vec<u8> {
     let mut walker = Walker::new(Vec::with_capacity(1024));
     walker.walk(message);
+    walker.sink
+}
+
+/// The bytes [`Signer::sign_meter_into`] feeds for `resource_metadata` = `map`, from
+/// `rendered` (equal to the `resource_metadata:` part of [`signing_input`]).
+#[cfg(test)]
+pub(crate) fn signing_input_over(map: &Map, rendered: &RenderedMetadata) -> Vec<u8> {
+    let mut walker = Walker::new(Vec::with_capacity(1024));
+    walker.prefix.extend_from_slice(b"resource_metadata:");
+    walker.walk_over(map, rendered.signing());
     walker.sink
 }
 
@@ -347,27 +367,164 @@ impl<'m, S: Sink> Walker<'m, S> {
         sort_entries(&mut self.stack[start..]);
         let end = self.stack.len();
         for i in start..end {
-            let e = self.stack[i];
-            if let ValueRef::Map(sub) = e.value.get() {
-                let len = self.prefix.len();
-                self.prefix.extend_from_slice(e.key.as_bytes());
-                self.prefix.push(b':');
-                self.walk(sub);
-                self.prefix.truncate(len);
-                continue;
-            }
-            if self.prefix.is_empty() {
-                // Only the flattened name `message_signature` is skipped: the top level.
-                if e.key == SIGNATURE_KEY {
-                    continue;
-                }
-            } else {
-                self.sink.write(&self.prefix);
-            }
-            self.sink.write(e.key.as_bytes());
-            write_str_value(&mut self.sink, e.value);
+            self.entry(self.stack[i]);
         }
         self.stack.truncate(start);
+    }
+
+    /// The leaves of one entry of the level under `prefix`.
+    fn entry(&mut self, e: Entry<'m>) {
+        if let ValueRef::Map(sub) = e.value.get() {
+            let len = self.prefix.len();
+            self.prefix.extend_from_slice(e.key.as_bytes());
+            self.prefix.push(b':');
+            self.walk(sub);
+            self.prefix.truncate(len);
+            return;
+        }
+        if self.prefix.is_empty() {
+            // Only the flattened name `message_signature` is skipped: the top level.
+            if e.key == SIGNATURE_KEY {
+                return;
+            }
+        } else {
+            self.sink.write(&self.prefix);
+        }
+        self.sink.write(e.key.as_bytes());
+        write_str_value(&mut self.sink, e.value);
+    }
+
+    /// As [`Walker::walk`] of `map`, whose shared entries are `base` with their leaves
+    /// already rendered in `chunks`: only the map's own entries are sorted and rendered,
+    /// merged into the runs of rendered chunks; a chunk whose key the map overrides is
+    /// skipped.
+    fn walk_over(&mut self, map: &'m Map, chunks: &SigningChunks) {
+        let start = self.stack.len();
+        self.stack
+            .extend(map.own_entries().map(|(k, v)| Entry::new(k, v)));
+        sort_entries(&mut self.stack[start..]);
+        let end = self.stack.len();
+        let mut next = 0; // the first base chunk (in key order) not yet written
+        for i in start..end {
+            let e = self.stack[i];
+            let (pos, found) = chunks.search(next, &e);
+            self.sink
+                .write(&chunks.bytes[chunks.start(next)..chunks.start(pos)]);
+            next = pos + usize::from(found);
+            self.entry(e);
+        }
+        self.sink.write(&chunks.bytes[chunks.start(next)..]);
+        self.stack.truncate(start);
+    }
+}
+
+/// The signing leaves of a resource's shared metadata entries, rendered once for all
+/// its samples: every top-level entry's leaves (under `resource_metadata:`) in sorted
+/// key order, back to back. The keys are copied here too, so that merging a sample's
+/// own keys in reads only this (the shared entries are usually cold in the cache).
+pub(crate) struct SigningChunks {
+    bytes: Vec<u8>,
+    /// The keys in sorted order, back to back.
+    keys: Vec<u8>,
+    /// Per top-level entry, in key order.
+    order: Vec<Chunk>,
+}
+
+#[derive(Clone, Copy)]
+struct Chunk {
+    /// The key's first 8 bytes as in [`Entry`].
+    pre: u64,
+    /// The entry's index in the shared entries.
+    index: u32,
+    /// Where its leaves end in `bytes` (they start where the previous chunk's end).
+    end: u32,
+    /// Where its key ends in `keys` (likewise).
+    key_end: u32,
+}
+
+impl SigningChunks {
+    /// The leaves of `base` as [`Signer::sign_meter_into`] feeds them.
+    pub(crate) fn render(base: &SharedEntries) -> SigningChunks {
+        let mut sorted: Vec<(u32, Entry<'_>)> = base
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| (i as u32, Entry::new(k, v)))
+            .collect();
+        sorted.sort_unstable_by(|a, b| a.1.pre.cmp(&b.1.pre).then_with(|| a.1.key.cmp(b.1.key)));
+        let mut w = Walker::new(Vec::with_capacity(1024));
+        w.prefix.extend_from_slice(b"resource_metadata:");
+        let mut order = Vec::with_capacity(sorted.len());
+        let mut keys = Vec::with_capacity(sorted.len() * 12);
+        for (index, e) in sorted {
+            w.entry(e);
+            keys.extend_from_slice(e.key.as_bytes());
+            order.push(Chunk {
+                pre: e.pre,
+                index,
+                end: w.sink.len() as u32,
+                key_end: keys.len() as u32,
+            });
+        }
+        SigningChunks {
+            bytes: w.sink,
+            keys,
+            order,
+        }
+    }
+
+    fn start(&self, pos: usize) -> usize {
+        match pos {
+            0 => 0,
+            _ => self.order[pos - 1].end as usize,
+        }
+    }
+
+    fn key(&self, pos: usize) -> &[u8] {
+        let start = match pos {
+            0 => 0,
+            _ => self.order[pos - 1].key_end as usize,
+        };
+        &self.keys[start..self.order[pos].key_end as usize]
+    }
+
+    /// Whether chunk `pos`'s key sorts before `e`'s.
+    fn less(&self, pos: usize, e: &Entry<'_>) -> bool {
+        let pre = self.order[pos].pre;
+        pre < e.pre || (pre == e.pre && self.key(pos) < e.key.as_bytes())
+    }
+
+    /// Where `e`'s key sorts among the chunks from `from` on, and whether a chunk
+    /// has that very key.
+    fn search(&self, from: usize, e: &Entry<'_>) -> (usize, bool) {
+        let (mut lo, mut hi) = (from, self.order.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.less(mid, e) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let found = lo < self.order.len()
+            && self.order[lo].pre == e.pre
+            && self.key(lo) == e.key.as_bytes();
+        (lo, found)
+    }
+
+    /// The index in the shared entries of `key`.
+    pub(crate) fn find(&self, key: &str) -> Option<usize> {
+        let e = Entry::new(key, &Value::NULL);
+        match self.search(0, &e) {
+            (pos, true) => Some(self.order[pos].index as usize),
+            _ => None,
+        }
+    }
+
+    /// Heap bytes held (for the cache's accounting).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.bytes.capacity()
+            + self.keys.capacity()
+            + self.order.capacity() * std::mem::size_of::<Chunk>()
     }
 }
 

@@ -337,7 +337,8 @@ impl Pollster for Stamp {
 /// (meters `bench.m<k>`), each a copy of the resource's compute-like metadata plus one
 /// additional key, ints and floats alternating as in real compute samples.
 struct Bench {
-    per_resource: u32,
+    /// `bench.m0`, `bench.m1`, …: made once, as a real pollster's names are constants.
+    names: Vec<String>,
 }
 
 impl Pollster for Bench {
@@ -350,10 +351,10 @@ impl Pollster for Bench {
         resources: &[Resource],
         out: &mut Vec<Sample>,
     ) -> Result<(), PollError> {
-        out.reserve(resources.len() * self.per_resource as usize);
+        out.reserve(resources.len() * self.names.len());
         for (i, r) in resources.iter().enumerate() {
-            for k in 0..self.per_resource {
-                let name = format!("bench.m{k}");
+            for (k, name) in self.names.iter().enumerate() {
+                let name = name.as_str();
                 let s = if k % 2 == 0 {
                     Sample::from_resource(
                         r,
@@ -705,9 +706,9 @@ fn register(plugins: &mut PluginRegistry) {
             "bench",
             "Benchmark: compute-like samples",
             |cfg: &Config| {
+                let n = opt_i64(cfg, "bench_samples_per_resource", 1)?.clamp(1, 1000);
                 Ok(Bench {
-                    per_resource: opt_i64(cfg, "bench_samples_per_resource", 1)?.clamp(1, 1000)
-                        as u32,
+                    names: (0..n).map(|k| format!("bench.m{k}")).collect(),
                 })
             },
         )
