@@ -484,7 +484,9 @@ type Slot = Arc<Mutex<Option<CacheItem>>>;
 /// parallel: concurrent callers wait for it.
 #[derive(Default)]
 pub struct CycleCache {
-    slots: Mutex<HashMap<String, Slot>>,
+    /// Scope (the calling library) → key → slot: two levels, so that a lookup of a
+    /// computed key borrows both strings and allocates nothing.
+    slots: Mutex<HashMap<String, HashMap<String, Slot>>>,
 }
 
 impl CycleCache {
@@ -498,6 +500,7 @@ impl CycleCache {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
+            .flat_map(HashMap::values)
             .filter(|s| s.lock().map(|v| v.is_some()).unwrap_or(false))
             .count()
     }
@@ -508,12 +511,20 @@ impl CycleCache {
 
     fn get_or_init(
         &self,
-        key: String,
+        scope: &str,
+        key: &str,
         init: FfiCacheInit_TO<'_, abi_stable::RMut<'_, ()>>,
     ) -> RResult<CacheItem, CallError> {
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots.entry(key).or_default().clone()
+            let keys = match slots.get_mut(scope) {
+                Some(keys) => keys,
+                None => slots.entry(scope.to_owned()).or_default(),
+            };
+            match keys.get(key) {
+                Some(slot) => slot.clone(),
+                None => keys.entry(key.to_owned()).or_default().clone(),
+            }
         };
         // Holding the slot lock while computing makes parallel callers of the same
         // key wait for one computation instead of repeating it.
@@ -570,10 +581,6 @@ impl FfiHostContext for Scoped<'_> {
         key: RStr<'_>,
         init: FfiCacheInit_TO<'_, abi_stable::RMut<'_, ()>>,
     ) -> RResult<CacheItem, CallError> {
-        let mut scoped_key = String::with_capacity(self.scope.len() + 1 + key.len());
-        scoped_key.push_str(self.scope);
-        scoped_key.push('\0');
-        scoped_key.push_str(key.as_str());
-        self.ctx.cache.get_or_init(scoped_key, init)
+        self.ctx.cache.get_or_init(self.scope, key.as_str(), init)
     }
 }

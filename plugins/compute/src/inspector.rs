@@ -326,19 +326,43 @@ impl Hypervisor {
         Ok(Inspection::Failed)
     }
 
-    fn key(&self, kind: &str, id: &str) -> String {
-        let mut k = String::with_capacity(self.uri.len() + kind.len() + id.len() + 2);
-        k.push_str(&self.uri);
-        k.push('\u{1f}');
-        k.push_str(kind);
-        k.push('\u{1f}');
-        k.push_str(id);
-        k
+    /// `ctx.cached` under the key `uri␟kind␟id`, spelled on the stack: a cycle makes a
+    /// few lookups per instance and meter, which should not each allocate.
+    fn cached<T, F>(
+        &self,
+        ctx: &PollContext<'_>,
+        kind: &str,
+        id: &str,
+        init: F,
+    ) -> Result<Arc<T>, PollError>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Result<T, PollError>,
+    {
+        let mut buf = [0u8; 256];
+        let parts = [
+            self.uri.as_bytes(),
+            b"\x1f",
+            kind.as_bytes(),
+            b"\x1f",
+            id.as_bytes(),
+        ];
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len > buf.len() {
+            return ctx.cached(&String::from_utf8_lossy(&parts.concat()), init);
+        }
+        let mut at = 0;
+        for p in parts {
+            buf[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        // Whole UTF-8 strings and ASCII separators were copied.
+        ctx.cached(std::str::from_utf8(&buf[..len]).unwrap_or_default(), init)
     }
 
     /// Every domain with its bulk stats, once per cycle.
     pub fn domains(&self, ctx: &PollContext<'_>) -> Result<Arc<Domains>, PollError> {
-        ctx.cached(&self.key("domains", ""), || self.fetch_domains())
+        self.cached(ctx, "domains", "", || self.fetch_domains())
     }
 
     fn fetch_domains(&self) -> Result<Domains, PollError> {
@@ -421,7 +445,7 @@ impl Hypervisor {
         ctx: &PollContext<'_>,
         entry: &DomEntry,
     ) -> Result<Arc<Inspection<Arc<Devices>>>, PollError> {
-        ctx.cached(&self.key("devices", &entry.uuid), || {
+        self.cached(ctx, "devices", &entry.uuid, || {
             let xml = match entry.dom.xml_desc() {
                 Ok(x) => x,
                 Err(e) => return self.instance_error(e, "reading its domain XML", &entry.uuid),
@@ -443,7 +467,7 @@ impl Hypervisor {
 
     /// Store the devices the discovery read, for the pollsters of the same cycle.
     pub fn seed_devices(&self, ctx: &PollContext<'_>, uuid: &str, devices: Arc<Devices>) {
-        let _ = ctx.cached(&self.key("devices", uuid), || Ok(Inspection::Ok(devices)));
+        let _ = self.cached(ctx, "devices", uuid, || Ok(Inspection::Ok(devices)));
     }
 
     /// Forget vNIC counters of instances that no longer exist.
@@ -467,7 +491,7 @@ impl Hypervisor {
         } else {
             "instance"
         };
-        ctx.cached(&self.key(kind, uuid), || {
+        self.cached(ctx, kind, uuid, || {
             let Some(entry) = self.entry(ctx, uuid)? else {
                 log::debug!("instance {uuid} is not on this hypervisor (any more)");
                 return Ok(Inspection::NotFound);
@@ -562,7 +586,7 @@ impl Hypervisor {
         ctx: &PollContext<'_>,
         uuid: &str,
     ) -> Result<Arc<Inspection<Timed<Vec<DiskStat>>>>, PollError> {
-        ctx.cached(&self.key("disks", uuid), || {
+        self.cached(ctx, "disks", uuid, || {
             let Some(e) = self.entry(ctx, uuid)? else {
                 return Ok(Inspection::NotFound);
             };
@@ -661,7 +685,7 @@ impl Hypervisor {
         } else {
             "disk_info"
         };
-        ctx.cached(&self.key(kind, uuid), || {
+        self.cached(ctx, kind, uuid, || {
             let Some(e) = self.entry(ctx, uuid)? else {
                 return Ok(Inspection::NotFound);
             };
@@ -714,7 +738,7 @@ impl Hypervisor {
         ctx: &PollContext<'_>,
         uuid: &str,
     ) -> Result<Arc<Inspection<VnicStats>>, PollError> {
-        ctx.cached(&self.key("vnics", uuid), || {
+        self.cached(ctx, "vnics", uuid, || {
             let Some(e) = self.entry(ctx, uuid)? else {
                 return Ok(Inspection::NotFound);
             };
