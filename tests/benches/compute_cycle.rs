@@ -7,7 +7,21 @@
 //! ```text
 //! cargo bench -p longshore-tests --bench compute_cycle            # N = 10 100 1000
 //! cargo bench -p longshore-tests --bench compute_cycle -- 1000 3000
+//! cargo bench -p longshore-tests --bench compute_cycle -- --remote           # daemon-hosted
+//! cargo bench -p longshore-tests --bench compute_cycle -- --remote=SOCKET    # running libvirtd
 //! ```
+//!
+//! `--remote` (or `LONGSHORE_COMPUTE_BENCH_REMOTE=auto|SOCKET`) runs the same cycle with the
+//! test driver hosted by a real libvirt daemon, reached through libvirt's remote driver
+//! (`test+unix:///ABS/node.xml?socket=SOCKET`), as the agent reaches `qemu:///system` in
+//! production: the agent's RSS is then its own plus the libvirt client, and the daemon's
+//! RSS and CPU are reported apart. `--remote` starts a private daemon per N with
+//! `tests/scripts/libvirtd-test-driver.sh` (fresh, so its peak RSS is per N) and stops it;
+//! `--remote=SOCKET` uses a running daemon (its peak RSS is then cumulative). The node
+//! files must be readable by the daemon's user. In remote mode the bench also runs one
+//! short verification per N, in-process and remote, and compares what the plugin
+//! produced: per-meter sample counts, resources, sample identities (resource, unit, type,
+//! metadata) and volumes.
 //!
 //! A cycle = `local_instances` discovery + the 36 pollsters over its resources, sharing
 //! one cycle cache (as the engine runs them); each pollster's samples are counted and
@@ -15,9 +29,12 @@
 //! opens the connection and cannot compute rates yet) is reported apart; the figures are
 //! medians of the following cycles.
 
-use std::path::Path;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use longshore_plugin_api::host::{CallContext, CycleCache, Library};
@@ -26,6 +43,12 @@ use longshore_tests::node_xml::{self, NodeSpec};
 use longshore_tests::{CEILOMETER_TEST_DRIVER_METERS, COMPUTE_METERS};
 
 const CHILD_ENV: &str = "LONGSHORE_COMPUTE_BENCH_CHILD";
+/// The libvirt URI a child uses instead of the in-process `test://NODE`.
+const URI_ENV: &str = "LONGSHORE_COMPUTE_BENCH_URI";
+/// The pid of the libvirt daemon hosting the test driver (remote mode).
+const DAEMON_PID_ENV: &str = "LONGSHORE_COMPUTE_BENCH_DAEMON_PID";
+/// `auto` or a libvirtd socket path: same as `--remote` / `--remote=SOCKET`.
+const REMOTE_ENV: &str = "LONGSHORE_COMPUTE_BENCH_REMOTE";
 const MEASURED_CYCLES: usize = 7;
 
 /// CPU time of the whole process so far, ns (CLOCK_PROCESS_CPUTIME_ID).
@@ -43,7 +66,12 @@ fn process_cpu_ns() -> u64 {
 
 /// A `/proc/self/status` field in KiB (VmHWM = peak RSS, VmRSS = current).
 fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    proc_status_kib("self", field)
+}
+
+/// A `/proc/<pid>/status` field in KiB.
+fn proc_status_kib(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -52,6 +80,50 @@ fn status_kib(field: &str) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// CPU time of another process (all its threads) so far, ns.
+fn other_process_cpu_ns(pid: libc::pid_t) -> u64 {
+    let mut clock: libc::clockid_t = 0;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointers.
+    let ok = unsafe {
+        libc::clock_getcpuclockid(pid, &mut clock) == 0 && libc::clock_gettime(clock, &mut ts) == 0
+    };
+    assert!(ok, "cannot read the CPU clock of process {pid}");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The pid of the process listening on a UNIX socket (SO_PEERCRED of a connection).
+fn socket_peer_pid(socket: &Path) -> libc::pid_t {
+    use std::os::fd::AsRawFd;
+    let stream = std::os::unix::net::UnixStream::connect(socket)
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", socket.display()));
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: valid socket and out-pointers of the right size.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    assert!(
+        rc == 0 && cred.pid > 0,
+        "SO_PEERCRED on {}",
+        socket.display()
+    );
+    cred.pid
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -97,17 +169,41 @@ fn one_cycle(
     }
 }
 
+/// The libvirt daemon hosting the test driver, in remote mode (given by the parent).
+fn daemon_pid() -> Option<libc::pid_t> {
+    std::env::var(DAEMON_PID_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+}
+
+/// ` daemon_rss_kib=.. daemon_hwm_kib=..` for a result line (empty in-process).
+fn daemon_memory(daemon: Option<libc::pid_t>) -> String {
+    daemon.map_or_else(String::new, |pid| {
+        let pid = pid.to_string();
+        format!(
+            " daemon_rss_kib={} daemon_hwm_kib={}",
+            proc_status_kib(&pid, "VmRSS:"),
+            proc_status_kib(&pid, "VmHWM:")
+        )
+    })
+}
+
 /// Child: run the cycles on `node` and print one result line.
 fn child(mode: &str, lib_path: &Path, node: &Path) {
-    let uri = format!("test://{}", node.display());
+    let uri = std::env::var(URI_ENV).unwrap_or_else(|_| format!("test://{}", node.display()));
+    let daemon = daemon_pid();
     if mode == "driver" {
-        // Only libvirt's in-process test driver holding the node.
+        // Only libvirt holding the node: the in-process test driver, or (remote) the
+        // libvirt client with one connection to the daemon.
         let conn = virt::connect::Connect::open_read_only(Some(&uri)).expect("open test driver");
         let n = conn.list_all_domains(0).expect("list").len();
         println!(
-            "RESULT driver domains={n} rss_kib={} hwm_kib={}",
+            "RESULT driver domains={n} rss_kib={} hwm_kib={} anon_kib={} file_kib={}{}",
             status_kib("VmRSS:"),
-            status_kib("VmHWM:")
+            status_kib("VmHWM:"),
+            status_kib("RssAnon:"),
+            status_kib("RssFile:"),
+            daemon_memory(daemon)
         );
         return;
     }
@@ -126,6 +222,11 @@ fn child(mode: &str, lib_path: &Path, node: &Path) {
         );
         return;
     }
+    if mode == "verify" {
+        // Before the library is opened: it takes the host's log level then.
+        log::set_logger(&LOGS).expect("logger");
+        log::set_max_level(log::LevelFilter::Info);
+    }
     let lib = Library::open(lib_path).expect("load libcompute.so");
     let cfg = Config::new()
         .with("DEFAULT", "host", "bench-compute-0")
@@ -137,7 +238,15 @@ fn child(mode: &str, lib_path: &Path, node: &Path) {
     let disc = lib
         .new_discovery("local_instances", &cfg)
         .expect("discovery");
+    if mode == "verify" {
+        verify(&disc, &pollsters);
+        return;
+    }
+    let daemon_cpu0 = daemon.map(other_process_cpu_ns);
     let first = one_cycle(&disc, &pollsters);
+    let daemon_first_cpu = daemon
+        .zip(daemon_cpu0)
+        .map(|(pid, c0)| (other_process_cpu_ns(pid) - c0) as f64 / 1e9);
     if mode == "phases" {
         // Where one steady-state cycle spends its CPU, per call.
         let ctx = CallContext::new(Arc::new(CycleCache::new()), Default::default());
@@ -161,20 +270,33 @@ fn child(mode: &str, lib_path: &Path, node: &Path) {
     let rss_after_first = status_kib("VmRSS:");
     let mut wall = Vec::new();
     let mut cpu = Vec::new();
+    let mut daemon_cpu = Vec::new();
     let mut last = None;
     let cycles = std::env::var("LONGSHORE_COMPUTE_BENCH_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(MEASURED_CYCLES);
     for _ in 0..cycles {
+        let d0 = daemon.map(other_process_cpu_ns);
         let f = one_cycle(&disc, &pollsters);
+        if let Some((pid, d0)) = daemon.zip(d0) {
+            daemon_cpu.push((other_process_cpu_ns(pid) - d0) as f64 / 1e9);
+        }
         wall.push(f.wall_s);
         cpu.push(f.cpu_s);
         last = Some(f);
     }
     let last = last.expect("cycles ran");
+    let daemon_figures = match daemon_first_cpu {
+        Some(first_cpu) => format!(
+            " daemon_first_cpu={first_cpu:.6} daemon_cpu={:.6}{}",
+            median(&mut daemon_cpu),
+            daemon_memory(daemon)
+        ),
+        None => String::new(),
+    };
     println!(
-        "RESULT cycle first_wall={:.6} first_cpu={:.6} first_samples={} wall={:.6} cpu={:.6} samples={} ceilometer_samples={} errors={} rss_after_first_kib={} hwm_kib={}",
+        "RESULT cycle first_wall={:.6} first_cpu={:.6} first_samples={} wall={:.6} cpu={:.6} samples={} ceilometer_samples={} errors={} rss_after_first_kib={} hwm_kib={} anon_kib={} file_kib={}{daemon_figures}",
         first.wall_s,
         first.cpu_s,
         first.samples,
@@ -185,7 +307,136 @@ fn child(mode: &str, lib_path: &Path, node: &Path) {
         first.errors + last.errors,
         rss_after_first,
         status_kib("VmHWM:"),
+        status_kib("RssAnon:"),
+        status_kib("RssFile:"),
     );
+}
+
+/// What the plugin logs at info and above (verify mode).
+struct CollectLogger(Mutex<Vec<String>>);
+
+impl log::Log for CollectLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Info
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let line = format!("{} {}: {}", record.level(), record.target(), record.args());
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LOGS: CollectLogger = CollectLogger(Mutex::new(Vec::new()));
+
+fn digest<I: IntoIterator<Item = String>>(items: I) -> u64 {
+    let mut v: Vec<String> = items.into_iter().collect();
+    v.sort();
+    let mut h = DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
+}
+
+/// One pollster's output in one cycle, in comparable form.
+struct MeterSummary {
+    count: usize,
+    /// Sorted (resource, unit, type, owner, metadata) of every sample.
+    ids: u64,
+    /// Sorted (resource, volume) of every sample.
+    volumes: u64,
+    error: Option<String>,
+    /// The volume of the sample with the smallest resource id.
+    example: String,
+}
+
+/// One cycle, summarised: the resources found and each meter's samples.
+fn summarize_cycle(
+    disc: &longshore_plugin_api::host::DiscoveryHandle,
+    pollsters: &[(&str, longshore_plugin_api::host::PollsterHandle)],
+) -> (usize, u64, Option<String>, Vec<MeterSummary>) {
+    let ctx = CallContext::new(Arc::new(CycleCache::new()), Default::default());
+    let found = disc.discover(&ctx, None);
+    let resources = digest(found.resources.iter().map(|r| {
+        format!(
+            "{}|{}|{:?}|{:?}|{:?}|{:?}",
+            r.id(),
+            r.name(),
+            r.user_id(),
+            r.project_id(),
+            r.metadata(),
+            r.attributes()
+        )
+    }));
+    let meters = pollsters
+        .iter()
+        .map(|(_, p)| {
+            let polled = p.get_samples(&ctx, &found.resources);
+            let s = &polled.samples;
+            let example = s
+                .iter()
+                .min_by(|a, b| a.resource_id().cmp(b.resource_id()))
+                .map_or("-".to_string(), |x| format!("{:?}", x.volume()));
+            MeterSummary {
+                count: s.len(),
+                ids: digest(s.iter().map(|x| {
+                    format!(
+                        "{}|{}|{}|{:?}|{:?}|{:?}",
+                        x.resource_id(),
+                        x.unit(),
+                        x.kind(),
+                        x.user_id(),
+                        x.project_id(),
+                        x.resource_metadata()
+                    )
+                })),
+                volumes: digest(
+                    s.iter()
+                        .map(|x| format!("{}|{:?}", x.resource_id(), x.volume())),
+                ),
+                error: polled.error.as_ref().map(|e| format!("{e:?}")),
+                example,
+            }
+        })
+        .collect();
+    (
+        found.resources.len(),
+        resources,
+        found.error.as_ref().map(|e| format!("{e:?}")),
+        meters,
+    )
+}
+
+/// Child, verify mode: the first cycle and the third (with rates), summarised.
+fn verify(
+    disc: &longshore_plugin_api::host::DiscoveryHandle,
+    pollsters: &[(&str, longshore_plugin_api::host::PollsterHandle)],
+) {
+    let (_, _, first_error, first) = summarize_cycle(disc, pollsters);
+    one_cycle(disc, pollsters);
+    let (resources, resources_digest, error, steady) = summarize_cycle(disc, pollsters);
+    println!(
+        "RESULT verify resources={resources} resources_digest={resources_digest:016x} discovery_errors={}",
+        usize::from(first_error.is_some()) + usize::from(error.is_some())
+    );
+    for (((name, _), f), s) in pollsters.iter().zip(&first).zip(&steady) {
+        println!(
+            "METER {name} first={} steady={} ids={:016x} volumes={:016x} error={} example={}",
+            f.count,
+            s.count,
+            s.ids,
+            s.volumes,
+            s.error
+                .as_deref()
+                .or(f.error.as_deref())
+                .unwrap_or("-")
+                .replace(' ', "_"),
+            s.example
+        );
+    }
+    for line in LOGS.0.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        println!("LOG {line}");
+    }
 }
 
 fn field(line: &str, key: &str) -> f64 {
@@ -195,9 +446,11 @@ fn field(line: &str, key: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn run_child(mode: &str, lib: &Path, node: &Path) -> String {
+/// Run this binary as a child in `mode` with extra environment; its whole stdout.
+fn run_child_env(mode: &str, lib: &Path, node: &Path, env: &[(&str, String)]) -> String {
     let out = Command::new(std::env::current_exe().expect("own path"))
         .env(CHILD_ENV, "1")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .args([
             mode,
             &lib.display().to_string(),
@@ -210,17 +463,338 @@ fn run_child(mode: &str, lib: &Path, node: &Path) -> String {
         "child failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn result_line(out: &str) -> String {
+    out.lines()
         .find(|l| l.starts_with("RESULT"))
         .expect("child result line")
         .to_string()
 }
 
+fn run_child(mode: &str, lib: &Path, node: &Path) -> String {
+    result_line(&run_child_env(mode, lib, node, &[]))
+}
+
+/// Where the daemon-hosted test driver comes from.
+enum Remote {
+    /// A private daemon per N, started with tests/scripts/libvirtd-test-driver.sh.
+    Auto,
+    /// A running daemon's socket.
+    Socket(PathBuf),
+}
+
+fn remote_mode(raw_args: &[String]) -> Option<Remote> {
+    let arg = raw_args
+        .iter()
+        .rev()
+        .find_map(|a| {
+            if a == "--remote" {
+                Some("auto".to_string())
+            } else {
+                a.strip_prefix("--remote=").map(str::to_string)
+            }
+        })
+        .or_else(|| std::env::var(REMOTE_ENV).ok())
+        .filter(|v| !v.is_empty())?;
+    Some(if arg == "auto" {
+        Remote::Auto
+    } else {
+        Remote::Socket(PathBuf::from(arg))
+    })
+}
+
+/// A libvirt daemon hosting the test driver, stopped on drop when the bench started it.
+struct Daemon {
+    socket: PathBuf,
+    /// The script's DIR, when the bench started it.
+    managed: Option<PathBuf>,
+}
+
+impl Daemon {
+    fn script() -> PathBuf {
+        longshore_tests::workspace_root().join("tests/scripts/libvirtd-test-driver.sh")
+    }
+
+    fn run_script(cmd: &str, dir: &Path) -> std::process::Output {
+        let mut c = Command::new("sh");
+        c.arg(Self::script()).arg(cmd).arg(dir);
+        if std::env::var_os("LIBVIRTD_TEST_IDLE_TIMEOUT").is_none() {
+            // If this bench dies without stopping it, the daemon exits once idle.
+            c.env("LIBVIRTD_TEST_IDLE_TIMEOUT", "300");
+        }
+        c.output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", Self::script().display()))
+    }
+
+    fn start(dir: &Path) -> Daemon {
+        let out = Self::run_script("start", dir);
+        assert!(
+            out.status.success(),
+            "libvirtd-test-driver.sh start failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let socket = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .expect("socket path")
+            .to_string();
+        Daemon {
+            socket: PathBuf::from(socket),
+            managed: Some(dir.to_path_buf()),
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.managed {
+            let out = Self::run_script("stop", dir);
+            if !out.status.success() {
+                eprintln!(
+                    "libvirtd-test-driver.sh stop {}: {}",
+                    dir.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+}
+
+/// Parsed output of a verify child.
+struct Verified {
+    result: String,
+    meters: BTreeMap<String, String>,
+    logs: Vec<String>,
+}
+
+fn parse_verify(out: &str, uri: &str) -> Verified {
+    let mut meters = BTreeMap::new();
+    let mut logs = Vec::new();
+    for l in out.lines() {
+        if let Some(rest) = l.strip_prefix("METER ") {
+            let (name, rest) = rest.split_once(' ').expect("meter line");
+            meters.insert(name.to_string(), rest.to_string());
+        } else if let Some(rest) = l.strip_prefix("LOG ") {
+            logs.push(rest.replace(uri, "URI"));
+        }
+    }
+    logs.sort();
+    logs.dedup();
+    Verified {
+        result: result_line(out),
+        meters,
+        logs,
+    }
+}
+
+/// The differences between two verify runs: identity (one line each) and the meters
+/// whose volumes differ (name, example values).
+fn compare(local: &Verified, remote: &Verified) -> (Vec<String>, Vec<(String, String)>) {
+    let mut identity = Vec::new();
+    let mut volumes = Vec::new();
+    for key in ["resources", "resources_digest", "discovery_errors"] {
+        let (a, b) = (
+            local
+                .result
+                .split_whitespace()
+                .find(|kv| kv.starts_with(key)),
+            remote
+                .result
+                .split_whitespace()
+                .find(|kv| kv.starts_with(key)),
+        );
+        if a != b {
+            identity.push(format!("discovery: in-process {a:?}, remote {b:?}"));
+        }
+    }
+    for (name, l) in &local.meters {
+        let r = remote.meters.get(name).map_or("", String::as_str);
+        let get = |s: &str, key: &str| -> String {
+            s.split(' ')
+                .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+                .unwrap_or("")
+                .to_string()
+        };
+        for key in ["first", "steady", "ids", "error"] {
+            if get(l, key) != get(r, key) {
+                identity.push(format!(
+                    "{name}: {key} in-process {} remote {}",
+                    get(l, key),
+                    get(r, key)
+                ));
+            }
+        }
+        if get(l, "volumes") != get(r, "volumes") {
+            volumes.push((
+                name.clone(),
+                format!(
+                    "{name} (e.g. in-process {}, remote {})",
+                    get(l, "example"),
+                    get(r, "example")
+                ),
+            ));
+        }
+    }
+    if local.logs != remote.logs {
+        for l in &local.logs {
+            if !remote.logs.contains(l) {
+                identity.push(format!("log in-process only: {l}"));
+            }
+        }
+        for l in &remote.logs {
+            if !local.logs.contains(l) {
+                identity.push(format!("log remote only: {l}"));
+            }
+        }
+    }
+    (identity, volumes)
+}
+
+fn main_remote(remote: Remote, sizes: Vec<usize>, lib: &Path, dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    // The daemon (nobody, when the bench runs as root) reads the node files.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let existing = match &remote {
+        Remote::Socket(s) => Some(Daemon {
+            socket: s.clone(),
+            managed: None,
+        }),
+        Remote::Auto => None,
+    };
+    println!(
+        "compute cycle, remote: libvirt's test driver in {}, libcompute.so at {}",
+        match &existing {
+            Some(d) => format!("the libvirtd at {}", d.socket.display()),
+            None =>
+                "a fresh private libvirtd per N (tests/scripts/libvirtd-test-driver.sh)".to_string(),
+        },
+        lib.display()
+    );
+    println!(
+        "{:>6} {:>9} {:>9} {:>8} {:>10} {:>11} {:>10} {:>11} {:>8} {:>10} {:>12} {:>10} {:>11} {:>6} {:>12}",
+        "N",
+        "wall ms",
+        "CPU ms",
+        "samples",
+        "(ceil. 23)",
+        "1st wall ms",
+        "agent MiB",
+        "client MiB",
+        "own MiB",
+        "lvd CPU ms",
+        "lvd 1st CPU",
+        "lvd MiB",
+        "lvd peak MiB",
+        "errors",
+        "in-process"
+    );
+    let mut notes = Vec::new();
+    for n in sizes {
+        let node = dir.join(format!("node-{n}.xml"));
+        node_xml::write(
+            &NodeSpec {
+                n,
+                seed: 42,
+                ..Default::default()
+            },
+            &node,
+        )
+        .expect("write node");
+        let managed;
+        let daemon = match &existing {
+            Some(d) => d,
+            None => {
+                managed = Daemon::start(&dir.join(format!("libvirtd-{n}")));
+                &managed
+            }
+        };
+        let pid = socket_peer_pid(&daemon.socket);
+        let idle = proc_status_kib(&pid.to_string(), "VmRSS:") as f64 / 1024.0;
+        let uri = format!(
+            "test+unix://{}?socket={}",
+            node.display(),
+            daemon.socket.display()
+        );
+        let env = [(URI_ENV, uri.clone()), (DAEMON_PID_ENV, pid.to_string())];
+        let c = result_line(&run_child_env("cycle", lib, &node, &env));
+        let d = result_line(&run_child_env("driver", lib, &node, &env));
+        let local_uri = format!("test://{}", node.display());
+        let local = parse_verify(&run_child_env("verify", lib, &node, &[]), &local_uri);
+        let remote_v = parse_verify(&run_child_env("verify", lib, &node, &env), &uri);
+        let (identity, volumes) = compare(&local, &remote_v);
+        // The test driver derives CPU time and block/interface counters from the time of
+        // day: those volumes differ between any two runs, in-process too.
+        let local2 = parse_verify(&run_child_env("verify", lib, &node, &[]), &local_uri);
+        let (_, time_dependent) = compare(&local, &local2);
+        let time_dependent: Vec<String> = time_dependent.into_iter().map(|(m, _)| m).collect();
+        let volumes: Vec<String> = volumes
+            .into_iter()
+            .filter(|(m, _)| !time_dependent.contains(m))
+            .map(|(_, text)| text)
+            .collect();
+        let peak = field(&c, "hwm_kib") / 1024.0;
+        let client = field(&d, "hwm_kib") / 1024.0;
+        println!(
+            "{:>6} {:>9.2} {:>9.2} {:>8} {:>10} {:>11.1} {:>10.1} {:>11.1} {:>8.1} {:>10.2} {:>12.1} {:>10.1} {:>11.1} {:>6} {:>12}",
+            n,
+            field(&c, "wall") * 1e3,
+            field(&c, "cpu") * 1e3,
+            field(&c, "samples"),
+            field(&c, "ceilometer_samples"),
+            field(&c, "first_wall") * 1e3,
+            peak,
+            client,
+            peak - client,
+            field(&c, "daemon_cpu") * 1e3,
+            field(&c, "daemon_first_cpu") * 1e3,
+            field(&c, "daemon_rss_kib") / 1024.0,
+            field(&c, "daemon_hwm_kib") / 1024.0,
+            field(&c, "errors"),
+            if identity.is_empty() && volumes.is_empty() {
+                "same"
+            } else {
+                "DIFFERS"
+            },
+        );
+        notes.push(format!(
+            "N={n}: agent RSS after the cycles {:.1} MiB = anon {:.1} + file-backed {:.1} (client-only child: anon {:.1} + file-backed {:.1}); libvirtd {pid} idle before the bench connected: {idle:.1} MiB RSS",
+            (field(&c, "anon_kib") + field(&c, "file_kib")) / 1024.0,
+            field(&c, "anon_kib") / 1024.0,
+            field(&c, "file_kib") / 1024.0,
+            field(&d, "anon_kib") / 1024.0,
+            field(&d, "file_kib") / 1024.0,
+        ));
+        for l in identity {
+            notes.push(format!("N={n}: differs from in-process: {l}"));
+        }
+        if !volumes.is_empty() {
+            notes.push(format!(
+                "N={n}: differs from in-process: volumes of {}",
+                volumes.join("; ")
+            ));
+        }
+        notes.push(format!(
+            "N={n}: volumes compared except for the meters whose volumes differ between two in-process runs too (time-of-day based on the test driver): {}",
+            time_dependent.join(" ")
+        ));
+    }
+    println!("wall/CPU: medians of {MEASURED_CYCLES} cycles after the first; CPU = the agent process only; samples: one steady-state cycle");
+    println!("agent MiB: the bench child's peak RSS (longshore + libvirt client); client MiB: a child that only opens the remote connection and lists the domains; own MiB: the difference");
+    println!("lvd: the libvirt daemon hosting the test driver: CPU per cycle (median) and for the first cycle (connect: parsing the node file), RSS and peak RSS at the end of the bench child's cycles");
+    println!("in-process: the plugin's output compared with the in-process test driver on the same node (per-meter sample counts, resources, sample identities and metadata, errors, logs)");
+    for n in notes {
+        println!("{n}");
+    }
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
+    let raw_args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = raw_args
+        .iter()
         .filter(|a| !a.starts_with("--"))
+        .cloned()
         .collect();
     if std::env::var_os(CHILD_ENV).is_some() {
         child(&args[0], Path::new(&args[1]), Path::new(&args[2]));
@@ -236,6 +810,10 @@ fn main() {
     longshore_tests::build_plugins(&["longshore-plugin-compute"]);
     let lib = longshore_tests::built_library("compute");
     let dir = tempfile::tempdir().expect("temp dir");
+    if let Some(remote) = remote_mode(&raw_args) {
+        main_remote(remote, sizes, &lib, dir.path());
+        return;
+    }
 
     // Ceilometer 27, same kind of node and machine (issue #4).
     let ceilometer = |n: usize| match n {
