@@ -207,6 +207,11 @@ impl AgentManager {
 
     /// Run every task once, one after the other, then flush the publisher (bounded by
     /// `[DEFAULT] graceful_shutdown_timeout`). The publisher stays open.
+    /// The factory that signs this agent's messages (and caches rendered metadata).
+    pub fn message_factory(&self) -> &MessageFactory {
+        &self.engine.factory
+    }
+
     pub fn poll_once(&self) -> PollReport {
         self.poll_once_at(Instant::now())
     }

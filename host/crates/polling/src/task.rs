@@ -159,15 +159,17 @@ impl PollingTask {
                 reports.extend(done.into_iter().map(|(_, r)| r));
             }
         }
+        let discoveries = std::mem::take(&mut *lock(&cycle.discoveries));
+        // The cycle's resources are released here; renderings of metadata that no
+        // resource shares any more go with them, so the cache holds the live set only.
+        drop(cycle);
+        engine.factory.metadata_cache().sweep();
         CycleReport {
             interval: self.interval,
             started_at,
             duration: started.elapsed(),
             pollsters: reports,
-            discoveries: cycle
-                .discoveries
-                .into_inner()
-                .unwrap_or_else(|p| p.into_inner()),
+            discoveries,
         }
     }
 

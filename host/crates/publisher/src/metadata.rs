@@ -216,6 +216,17 @@ impl MetadataCache {
         Some(r)
     }
 
+    /// Drop the renderings of metadata nothing else shares any more (resources that
+    /// are gone). The polling engine calls this at the end of each cycle; lookups also
+    /// sweep a shard when it has doubled since its last sweep.
+    pub fn sweep(&self) {
+        for shard in &self.shards {
+            let mut s = lock(shard);
+            s.map.retain(|_, r| r.entries.share_count() > 1);
+            s.sweep_at = 2 * s.map.len();
+        }
+    }
+
     /// How many renderings are held.
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).map.len()).sum()
@@ -384,6 +395,13 @@ mod tests {
             cache.get(&gone);
         }
         // Bounded by twice the live set per shard, and nothing live was dropped.
+        assert!(cache.len() <= SHARDS * MIN_SWEEP * 2, "{}", cache.len());
+        cache.sweep();
+        assert_eq!(
+            cache.len(),
+            kept.len(),
+            "a sweep keeps exactly the live set"
+        );
         assert!(cache.len() <= SHARDS * MIN_SWEEP * 2, "{}", cache.len());
         for m in &kept {
             let r = cache.get(m).expect("shared");
