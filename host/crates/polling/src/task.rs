@@ -163,7 +163,13 @@ impl PollingTask {
         // The cycle's resources are released here; renderings of metadata that no
         // resource shares any more go with them, so the cache holds the live set only.
         drop(cycle);
-        engine.factory.metadata_cache().sweep();
+        let rendered = engine.factory.metadata_cache();
+        rendered.sweep();
+        if log::log_enabled!(target: LOG, log::Level::Debug) {
+            log::debug!(target: LOG,
+                "Rendered metadata cache: {} resource(s), {} KiB",
+                rendered.len(), rendered.heap_bytes() / 1024);
+        }
         CycleReport {
             interval: self.interval,
             started_at,
