@@ -16,7 +16,7 @@ use longshore_plugin_api::{
 use sha2::{Digest, Sha224};
 
 use crate::config::{opt_str, ComputeConfig};
-use crate::domxml::{self, NovaInstance, NovaMeta};
+use crate::domxml::{self, Flavor, NovaInstance, NovaMeta};
 use crate::inspector::{hypervisor, Devices, Hypervisor};
 
 pub struct InstanceDiscovery {
@@ -26,6 +26,46 @@ pub struct InstanceDiscovery {
     /// are unchanged (most cycles): only `virDomainGetXMLDesc` is repeated, not the
     /// parse and the metadata building.
     known: Mutex<HashMap<String, Known>>,
+    /// The nested dicts instances have in common (`flavor`, `image`, `image_meta`), one
+    /// shared map each: a thousand instances of a few flavors hold a few flavor maps.
+    shared: Mutex<SharedDicts>,
+}
+
+/// Shared (`Map::into_shared`) dict values by what they are built from. A value nothing
+/// but this table holds any more is dropped at the end of a discovery.
+#[derive(Default)]
+struct SharedDicts {
+    flavors: HashMap<Flavor, Value>,
+    images: HashMap<Option<String>, Value>,
+    image_metas: HashMap<Vec<(String, String)>, Value>,
+}
+
+impl SharedDicts {
+    fn get<K: Eq + Hash + Clone>(
+        table: &mut HashMap<K, Value>,
+        key: &K,
+        build: impl FnOnce() -> Map,
+    ) -> Value {
+        if let Some(v) = table.get(key) {
+            return v.clone();
+        }
+        let v = Value::from(build().into_shared());
+        table.insert(key.clone(), v.clone());
+        v
+    }
+
+    /// Drop the values no resource holds any more.
+    fn prune(&mut self) {
+        fn in_use(v: &Value) -> bool {
+            // This table's reference, plus the handle asked for.
+            v.as_map()
+                .and_then(Map::shared_entries)
+                .is_some_and(|e| e.share_count() > 2)
+        }
+        self.flavors.retain(|_, v| in_use(v));
+        self.images.retain(|_, v| in_use(v));
+        self.image_metas.retain(|_, v| in_use(v));
+    }
 }
 
 struct Known {
@@ -49,6 +89,7 @@ impl InstanceDiscovery {
             hv: hypervisor(&c.libvirt_uri),
             host: c.host,
             known: Mutex::new(HashMap::new()),
+            shared: Mutex::new(SharedDicts::default()),
         })
     }
 }
@@ -124,6 +165,10 @@ impl Discovery for InstanceDiscovery {
             .unwrap_or_else(|p| p.into_inner())
             .retain(|uuid, _| alive.contains(uuid.as_str()));
         self.hv.retain_vnic_state(&alive);
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .prune();
         Ok(out)
     }
 
@@ -161,7 +206,10 @@ impl InstanceDiscovery {
                 return None;
             }
         };
-        let resource = instance_resource(&self.host, uuid, &parsed.name, state, instance);
+        let resource = {
+            let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+            instance_resource(&self.host, uuid, &parsed.name, state, instance, &mut shared)
+        };
         let devices = Devices::new(uuid, &parsed.name, parsed.disks, parsed.interfaces);
         Some((resource, Arc::new(devices)))
     }
@@ -196,16 +244,9 @@ pub fn host_id(project_id: &str, host: &str) -> String {
     hex::encode(h.finalize())
 }
 
-/// The resource for one instance: `make_sample_from_instance`'s base metadata (§8.1).
-pub fn instance_resource(
-    host: &str,
-    uuid: &str,
-    instance_name: &str,
-    state: i32,
-    i: &NovaInstance,
-) -> Resource {
-    let f = &i.flavor;
-    let mut flavor = Map::with_capacity(8)
+/// The `flavor` dict of an instance.
+fn flavor_dict(f: &Flavor) -> Map {
+    let mut flavor = Map::with_capacity(7 + usize::from(f.extra_specs.is_some()))
         .with("id", f.id.as_str())
         .with("name", f.name.as_str())
         .with("vcpus", f.vcpus)
@@ -220,8 +261,25 @@ pub fn instance_resource(
         }
         flavor.insert("extra_specs", m);
     }
+    flavor
+}
+
+/// The resource for one instance: `make_sample_from_instance`'s base metadata (§8.1).
+/// Its nested dicts come from (and go to) `shared`.
+fn instance_resource(
+    host: &str,
+    uuid: &str,
+    instance_name: &str,
+    state: i32,
+    i: &NovaInstance,
+    shared: &mut SharedDicts,
+) -> Resource {
+    let f = &i.flavor;
+    let flavor = SharedDicts::get(&mut shared.flavors, f, || flavor_dict(f));
+    let image_meta = i.image_meta.as_ref().filter(|m| !m.is_empty());
     let (vm_state, status) = vm_state(state);
-    let mut md = Map::with_capacity(24);
+    // Exactly the keys below: the map is the resource's for its lifetime.
+    let mut md = Map::with_capacity(20 + usize::from(image_meta.is_some()));
     md.insert("display_name", opt_str(&i.display_name));
     md.insert("name", instance_name);
     md.insert("instance_id", uuid);
@@ -234,7 +292,10 @@ pub fn instance_resource(
     md.insert("task_state", "");
     match &i.image {
         Some(id) => {
-            md.insert("image", Map::new().with("id", opt_str(id)));
+            let image = SharedDicts::get(&mut shared.images, id, || {
+                Map::with_capacity(1).with("id", opt_str(id))
+            });
+            md.insert("image", image);
             md.insert("image_ref", opt_str(id));
         }
         None => {
@@ -243,11 +304,14 @@ pub fn instance_resource(
         }
     }
     md.insert("image_ref_url", Value::NULL);
-    if let Some(meta) = i.image_meta.as_ref().filter(|m| !m.is_empty()) {
-        let mut m = Map::with_capacity(meta.len());
-        for (k, v) in meta {
-            m.insert(k.as_str(), v.as_str());
-        }
+    if let Some(meta) = image_meta {
+        let m = SharedDicts::get(&mut shared.image_metas, meta, || {
+            let mut m = Map::with_capacity(meta.len());
+            for (k, v) in meta {
+                m.insert(k.as_str(), v.as_str());
+            }
+            m
+        });
         md.insert("image_meta", m);
     }
     md.insert("architecture", i.architecture.as_str());
@@ -257,13 +321,17 @@ pub fn instance_resource(
     md.insert("disk_gb", f.disk);
     md.insert("ephemeral_gb", f.ephemeral);
     md.insert("root_gb", f.disk - f.ephemeral);
+    debug_assert_eq!(md.len(), 20 + usize::from(image_meta.is_some()));
     Resource::builder(uuid)
         .name(i.display_name.clone().unwrap_or_else(|| uuid.to_string()))
         .user_id(Some(i.user_id.as_str()))
         .project_id(Some(i.project_id.as_str()))
         .metadata(md)
-        .attribute("instance_name", instance_name)
-        .attribute("power_state", state)
+        .attributes(
+            Map::with_capacity(2)
+                .with("instance_name", instance_name)
+                .with("power_state", state),
+        )
         .build()
 }
 

@@ -11,7 +11,7 @@ pub const NOVA_NS_1_1: &str = "http://openstack.org/xmlns/libvirt/nova/1.1";
 pub const NOVA_NS_1_0: &str = "http://openstack.org/xmlns/libvirt/nova/1.0";
 
 /// Nova's flavor, in the order Ceilometer builds its dict.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Flavor {
     /// `flavor@id`, or (no Nova API here) the flavor name, as Ceilometer falls back to
     /// when the flavor cannot be looked up.

@@ -20,6 +20,20 @@ use crate::libvirt::{Conn, Dom, DomInfo, DomStats, IfStats, LibvirtError, MemSta
 
 pub const SHUTOFF: i32 = 5;
 
+/// What a cycle-cache entry holds (its key's letter, after the hypervisor's index).
+#[derive(Debug, Clone, Copy)]
+#[repr(u8)]
+enum Kind {
+    Domains = b'L',
+    Devices = b'X',
+    Instance = b'i',
+    InstanceWithStopped = b'I',
+    Disks = b'd',
+    DiskInfo = b'b',
+    DiskInfoWithStopped = b'B',
+    Vnics = b'n',
+}
+
 /// Seconds on the monotonic clock (Python's `time.monotonic()`), for `monotonic_time`.
 pub fn monotonic() -> f64 {
     let mut ts = libc::timespec {
@@ -73,28 +87,53 @@ pub struct DomEntry {
 /// Every domain of the hypervisor, once per cycle.
 pub struct Domains {
     pub order: Vec<Arc<DomEntry>>,
-    by_uuid: HashMap<String, Arc<DomEntry>>,
+    /// Indexes into `order`, sorted by uuid.
+    by_uuid: Vec<u32>,
 }
 
 impl Domains {
     pub fn get(&self, uuid: &str) -> Option<&Arc<DomEntry>> {
-        self.by_uuid.get(uuid)
+        let i = self
+            .by_uuid
+            .binary_search_by(|&i| self.order[i as usize].uuid.as_str().cmp(uuid))
+            .ok()?;
+        self.order.get(self.by_uuid[i] as usize)
     }
 }
 
-/// A vNIC with its sample resource id and additional metadata, built once.
+/// A vNIC with its sample resource id and what its samples add to the base metadata.
+///
+/// The additional metadata is kept as its values, not as a `Map`: every sample gets its
+/// own copy of the entries anyway (a sample's additional keys are its own), so a map
+/// per vNIC would only be a second copy held for the instance's lifetime.
 #[derive(Debug)]
 pub struct VnicDevice {
-    pub name: String,
+    /// The tap device (shared with the counters kept for the next inspection).
+    pub name: Arc<str>,
     pub resource_id: String,
-    /// `name, mac, fref, parameters, vnic_name` (merged over the base metadata).
-    pub metadata: Map,
+    pub mac: String,
+    pub fref: Option<String>,
+    /// The `parameters` dict, shared: each sample's copy costs a reference count.
+    pub parameters: Value,
+}
+
+impl VnicDevice {
+    /// Add `name, mac, fref, parameters, vnic_name` to a sample's metadata, in
+    /// Ceilometer's order (`name` overrides the instance name in its place).
+    pub fn add_metadata(&self, md: &mut Map) {
+        md.insert("name", &*self.name);
+        md.insert("mac", self.mac.as_str());
+        md.insert("fref", opt_str(&self.fref));
+        md.insert("parameters", self.parameters.clone());
+        md.insert("vnic_name", self.fref.as_deref().unwrap_or(&self.name));
+    }
 }
 
 /// The devices the inspector polls, from the domain XML.
 #[derive(Debug, Default)]
 pub struct Devices {
-    pub disks: Vec<String>,
+    /// Target device names (shared with each cycle's disk inspections).
+    pub disks: Vec<Arc<str>>,
     pub vnics: Vec<VnicDevice>,
 }
 
@@ -105,6 +144,7 @@ impl Devices {
         disks: Vec<String>,
         ifaces: Vec<Interface>,
     ) -> Devices {
+        let disks = disks.into_iter().map(Arc::from).collect();
         let vnics = ifaces
             .into_iter()
             .map(|i| {
@@ -118,17 +158,12 @@ impl Devices {
                 for (k, v) in &i.parameters {
                     params.insert(k.as_str(), opt_str(v));
                 }
-                let vnic_name = i.fref.clone().unwrap_or_else(|| i.name.clone());
-                let metadata = Map::with_capacity(5)
-                    .with("name", i.name.as_str())
-                    .with("mac", i.mac.as_str())
-                    .with("fref", opt_str(&i.fref))
-                    .with("parameters", params)
-                    .with("vnic_name", vnic_name);
                 VnicDevice {
-                    name: i.name,
+                    name: Arc::from(i.name),
                     resource_id,
-                    metadata,
+                    mac: i.mac,
+                    fref: i.fref,
+                    parameters: Value::from(params.into_shared()),
                 }
             })
             .collect();
@@ -155,7 +190,7 @@ pub struct InstanceStats {
 /// `inspect_disks`, one device.
 #[derive(Debug)]
 pub struct DiskStat {
-    pub dev: String,
+    pub dev: Arc<str>,
     pub rd_req: i64,
     pub rd_bytes: i64,
     pub wr_req: i64,
@@ -167,7 +202,7 @@ pub struct DiskStat {
 /// `inspect_disk_info`, one device.
 #[derive(Debug)]
 pub struct DiskInfoStat {
-    pub dev: String,
+    pub dev: Arc<str>,
     pub capacity: u64,
     pub allocation: u64,
     pub physical: u64,
@@ -201,7 +236,7 @@ pub struct VnicStats {
 /// The previous counters of one vNIC, for deltas and rates.
 #[derive(Debug, Clone)]
 struct PrevVnic {
-    name: String,
+    name: Arc<str>,
     rx: i64,
     tx: i64,
     at: f64,
@@ -210,6 +245,9 @@ struct PrevVnic {
 /// One libvirt URI: its connection and the state that outlives a cycle.
 pub struct Hypervisor {
     uri: String,
+    /// This hypervisor's index in the library's registry (decimal): the prefix of its
+    /// cycle-cache keys, unique among the URIs of the library.
+    key_prefix: String,
     masked: String,
     conn: Mutex<Option<Arc<Conn>>>,
     bulk_unsupported: AtomicBool,
@@ -227,10 +265,12 @@ pub struct Hypervisor {
 pub fn hypervisor(uri: &str) -> Arc<Hypervisor> {
     static ALL: OnceLock<Mutex<HashMap<String, Arc<Hypervisor>>>> = OnceLock::new();
     let mut all = lock(ALL.get_or_init(Default::default));
+    let index = all.len();
     all.entry(uri.to_string())
         .or_insert_with(|| {
             Arc::new(Hypervisor {
                 uri: uri.to_string(),
+                key_prefix: index.to_string(),
                 masked: mask_uri(uri),
                 conn: Mutex::new(None),
                 bulk_unsupported: AtomicBool::new(false),
@@ -326,12 +366,15 @@ impl Hypervisor {
         Ok(Inspection::Failed)
     }
 
-    /// `ctx.cached` under the key `uri␟kind␟id`, spelled on the stack: a cycle makes a
-    /// few lookups per instance and meter, which should not each allocate.
+    /// `ctx.cached` under the key `<hypervisor index><kind letter><id>` (e.g.
+    /// `0d<uuid>`), spelled on the stack: a cycle makes a few lookups per instance and
+    /// meter, which should not each allocate. The key is short because the cycle cache
+    /// keeps a copy of it per instance and inspection for the whole cycle (the URI, up to
+    /// a hundred bytes for a remote one, would be most of an entry).
     fn cached<T, F>(
         &self,
         ctx: &PollContext<'_>,
-        kind: &str,
+        kind: Kind,
         id: &str,
         init: F,
     ) -> Result<Arc<T>, PollError>
@@ -339,14 +382,8 @@ impl Hypervisor {
         T: Send + Sync + 'static,
         F: FnOnce() -> Result<T, PollError>,
     {
-        let mut buf = [0u8; 256];
-        let parts = [
-            self.uri.as_bytes(),
-            b"\x1f",
-            kind.as_bytes(),
-            b"\x1f",
-            id.as_bytes(),
-        ];
+        let mut buf = [0u8; 128];
+        let parts = [self.key_prefix.as_bytes(), &[kind as u8], id.as_bytes()];
         let len: usize = parts.iter().map(|p| p.len()).sum();
         if len > buf.len() {
             return ctx.cached(&String::from_utf8_lossy(&parts.concat()), init);
@@ -356,13 +393,13 @@ impl Hypervisor {
             buf[at..at + p.len()].copy_from_slice(p);
             at += p.len();
         }
-        // Whole UTF-8 strings and ASCII separators were copied.
+        // Whole UTF-8 strings and an ASCII letter were copied.
         ctx.cached(std::str::from_utf8(&buf[..len]).unwrap_or_default(), init)
     }
 
     /// Every domain with its bulk stats, once per cycle.
     pub fn domains(&self, ctx: &PollContext<'_>) -> Result<Arc<Domains>, PollError> {
-        self.cached(ctx, "domains", "", || self.fetch_domains())
+        self.cached(ctx, Kind::Domains, "", || self.fetch_domains())
     }
 
     fn fetch_domains(&self) -> Result<Domains, PollError> {
@@ -418,10 +455,8 @@ impl Hypervisor {
                 }));
             }
         }
-        let by_uuid = entries
-            .iter()
-            .map(|e| (e.uuid.clone(), e.clone()))
-            .collect();
+        let mut by_uuid: Vec<u32> = (0..entries.len() as u32).collect();
+        by_uuid.sort_unstable_by(|&a, &b| entries[a as usize].uuid.cmp(&entries[b as usize].uuid));
         Ok(Domains {
             order: entries,
             by_uuid,
@@ -445,7 +480,7 @@ impl Hypervisor {
         ctx: &PollContext<'_>,
         entry: &DomEntry,
     ) -> Result<Arc<Inspection<Arc<Devices>>>, PollError> {
-        self.cached(ctx, "devices", &entry.uuid, || {
+        self.cached(ctx, Kind::Devices, &entry.uuid, || {
             let xml = match entry.dom.xml_desc() {
                 Ok(x) => x,
                 Err(e) => return self.instance_error(e, "reading its domain XML", &entry.uuid),
@@ -467,7 +502,7 @@ impl Hypervisor {
 
     /// Store the devices the discovery read, for the pollsters of the same cycle.
     pub fn seed_devices(&self, ctx: &PollContext<'_>, uuid: &str, devices: Arc<Devices>) {
-        let _ = self.cached(ctx, "devices", uuid, || Ok(Inspection::Ok(devices)));
+        let _ = self.cached(ctx, Kind::Devices, uuid, || Ok(Inspection::Ok(devices)));
     }
 
     /// Forget vNIC counters of instances that no longer exist.
@@ -487,9 +522,9 @@ impl Hypervisor {
         report_stopped: bool,
     ) -> Result<Arc<Inspection<InstanceStats>>, PollError> {
         let kind = if report_stopped {
-            "instance+stopped"
+            Kind::InstanceWithStopped
         } else {
-            "instance"
+            Kind::Instance
         };
         self.cached(ctx, kind, uuid, || {
             let Some(entry) = self.entry(ctx, uuid)? else {
@@ -586,7 +621,7 @@ impl Hypervisor {
         ctx: &PollContext<'_>,
         uuid: &str,
     ) -> Result<Arc<Inspection<Timed<Vec<DiskStat>>>>, PollError> {
-        self.cached(ctx, "disks", uuid, || {
+        self.cached(ctx, Kind::Disks, uuid, || {
             let Some(e) = self.entry(ctx, uuid)? else {
                 return Ok(Inspection::NotFound);
             };
@@ -604,7 +639,7 @@ impl Hypervisor {
                     .stats
                     .blocks
                     .as_ref()
-                    .and_then(|b| b.iter().find(|x| x.name.as_deref() == Some(dev.as_str())))
+                    .and_then(|b| b.iter().find(|x| x.name.as_deref() == Some(&**dev)))
                     .filter(|b| b.rd_reqs.is_some());
                 let stat = match bulk {
                     Some(b) => DiskStat {
@@ -681,9 +716,9 @@ impl Hypervisor {
         report_stopped: bool,
     ) -> Result<Arc<Inspection<Timed<Vec<DiskInfoStat>>>>, PollError> {
         let kind = if report_stopped {
-            "disk_info+stopped"
+            Kind::DiskInfoWithStopped
         } else {
-            "disk_info"
+            Kind::DiskInfo
         };
         self.cached(ctx, kind, uuid, || {
             let Some(e) = self.entry(ctx, uuid)? else {
@@ -703,7 +738,7 @@ impl Hypervisor {
                     .stats
                     .blocks
                     .as_ref()
-                    .and_then(|b| b.iter().find(|x| x.name.as_deref() == Some(dev.as_str())))
+                    .and_then(|b| b.iter().find(|x| x.name.as_deref() == Some(&**dev)))
                     .and_then(|b| Some((b.capacity?, b.allocation?, b.physical?)));
                 let (capacity, allocation, physical) = match bulk {
                     Some(t) => t,
@@ -738,7 +773,7 @@ impl Hypervisor {
         ctx: &PollContext<'_>,
         uuid: &str,
     ) -> Result<Arc<Inspection<VnicStats>>, PollError> {
-        self.cached(ctx, "vnics", uuid, || {
+        self.cached(ctx, Kind::Vnics, uuid, || {
             let Some(e) = self.entry(ctx, uuid)? else {
                 return Ok(Inspection::NotFound);
             };
@@ -757,7 +792,7 @@ impl Hypervisor {
                     .stats
                     .nets
                     .as_ref()
-                    .and_then(|n| n.iter().find(|x| x.name.as_deref() == Some(nic.name.as_str())));
+                    .and_then(|n| n.iter().find(|x| x.name.as_deref() == Some(&*nic.name)));
                 let stats = match bulk {
                     Some(b) => b.stats,
                     None => match e.dom.interface_stats(&nic.name) {
@@ -767,7 +802,7 @@ impl Hypervisor {
                         }
                         Err(err) => {
                             log::warn!("Error from libvirt while checking interface stats of {} on instance {uuid}: {err}", nic.name);
-                            failed.push(&nic.name);
+                            failed.push(&*nic.name);
                             continue;
                         }
                     },
@@ -780,7 +815,7 @@ impl Hypervisor {
             let mut items = Vec::with_capacity(current.len());
             let mut next: Vec<PrevVnic> = old
                 .iter()
-                .filter(|p| failed.contains(&p.name.as_str()))
+                .filter(|p| failed.contains(&&*p.name))
                 .cloned()
                 .collect();
             for (index, s) in current {
@@ -900,16 +935,21 @@ mod tests {
         );
         assert_eq!(d.vnics[0].resource_id, "instance-1-uuid-tap1");
         assert_eq!(d.vnics[1].resource_id, "nova-f");
-        let keys: Vec<&str> = d.vnics[0].metadata.keys().collect();
+        let md = |i: usize| {
+            let mut m = Map::new();
+            d.vnics[i].add_metadata(&mut m);
+            m
+        };
+        let m0 = md(0);
+        let keys: Vec<&str> = m0.keys().collect();
         assert_eq!(keys, ["name", "mac", "fref", "parameters", "vnic_name"]);
+        assert_eq!(m0.get("vnic_name").and_then(Value::as_str), Some("tap1"));
         assert_eq!(
-            d.vnics[0].metadata.get("vnic_name").and_then(Value::as_str),
-            Some("tap1")
-        );
-        assert_eq!(
-            d.vnics[1].metadata.get("vnic_name").and_then(Value::as_str),
+            md(1).get("vnic_name").and_then(Value::as_str),
             Some("nova-f")
         );
-        assert!(d.vnics[0].metadata.get("fref").unwrap().is_null());
+        assert!(m0.get("fref").unwrap().is_null());
+        let params = m0.get("parameters").and_then(Value::as_map).unwrap();
+        assert_eq!(params.keys().collect::<Vec<_>>(), ["interfaceid", "bridge"]);
     }
 }
