@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use abi_stable::erased_types::TD_Opaque;
 use abi_stable::library::{lib_header_from_path, LibraryError, RootModuleError};
-use abi_stable::std_types::{ROption, RResult, RStr};
+use abi_stable::std_types::{ROption, RResult, RStr, RVec};
 
 use crate::config::{Config, OptionSpec};
 use crate::error::{CallError, ErrorKind};
@@ -382,9 +382,65 @@ extern "C" fn host_log_enabled(level: u8, target: RStr<'_>) -> bool {
 /// What one `get_samples` call produced: samples collected before any error are kept.
 #[derive(Debug)]
 pub struct PollResult {
-    pub samples: Vec<Sample>,
+    pub samples: Samples,
     pub error: Option<CallError>,
 }
+
+/// The samples of one call, left in the buffer the plugin filled: a `Vec` made in the
+/// host could not adopt a buffer allocated by the library, and would copy every sample.
+/// Reads as a slice; iterating by value moves the samples out.
+#[derive(Debug, Default)]
+pub struct Samples(RVec<Sample>);
+
+impl std::ops::Deref for Samples {
+    type Target = [Sample];
+    fn deref(&self) -> &[Sample] {
+        &self.0
+    }
+}
+
+impl IntoIterator for Samples {
+    type Item = Sample;
+    type IntoIter = SamplesIntoIter;
+    fn into_iter(self) -> SamplesIntoIter {
+        SamplesIntoIter(self.0.into_iter())
+    }
+}
+
+impl<'a> IntoIterator for &'a Samples {
+    type Item = &'a Sample;
+    type IntoIter = std::slice::Iter<'a, Sample>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl From<Samples> for Vec<Sample> {
+    fn from(s: Samples) -> Vec<Sample> {
+        s.0.into_vec()
+    }
+}
+
+impl From<Vec<Sample>> for Samples {
+    fn from(v: Vec<Sample>) -> Samples {
+        Samples(v.into())
+    }
+}
+
+/// The by-value iterator of [`Samples`].
+pub struct SamplesIntoIter(abi_stable::std_types::vec::IntoIter<Sample>);
+
+impl Iterator for SamplesIntoIter {
+    type Item = Sample;
+    fn next(&mut self) -> Option<Sample> {
+        self.0.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for SamplesIntoIter {}
 
 /// A constructed pollster, callable from any thread.
 pub struct PollsterHandle {
@@ -422,7 +478,7 @@ impl PollsterHandle {
             resources.into(),
         );
         PollResult {
-            samples: outcome.samples.into_vec(),
+            samples: Samples(outcome.samples),
             error: outcome.error.into_option(),
         }
     }

@@ -18,8 +18,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use longshore_plugin_api::host::{CallContext, CycleCache, DiscoveryHandle, PollsterHandle};
-use longshore_plugin_api::{ErrorKind, Resource, Sample};
+use longshore_plugin_api::host::{
+    CallContext, CycleCache, DiscoveryHandle, PollsterHandle, Samples,
+};
+use longshore_plugin_api::{ErrorKind, Resource};
 use longshore_publisher::message::{monotonic_now, polling_timestamp};
 use longshore_publisher::Batch;
 
@@ -389,7 +391,7 @@ impl PollingTask {
         engine: &Engine,
         source: &TaskSource,
         p: &TaskPollster,
-        samples: Vec<Sample>,
+        samples: Samples,
         timestamp: &str,
         report: &mut PollsterReport,
     ) {
