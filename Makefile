@@ -41,6 +41,7 @@ bench: setup
 	$(CARGO) bench -p longshore-notifier --bench throughput
 	$(CARGO) bench -p longshore-polling
 	$(CARGO) bench -p longshore-tests
+	$(CARGO) bench -p longshore-tests --bench compute_cycle -- --remote
 
 clean-plugins:
 	rm -f plugins/*.so
