@@ -64,14 +64,14 @@ impl RenderedMetadata {
 
 /// `"key": value` of every shared entry in insertion order, joined by `", "`.
 struct JsonChunks {
-    text: Vec<u8>,
+    text: Box<[u8]>,
     /// Where each entry ends in `text`; the next starts 2 bytes later.
-    ends: Vec<u32>,
+    ends: Box<[u32]>,
 }
 
 impl JsonChunks {
     fn render<const NESTED: bool>(entries: &SharedEntries) -> JsonChunks {
-        let mut text = Vec::with_capacity(1024);
+        let mut text = Vec::with_capacity(2048);
         let mut ends = Vec::with_capacity(entries.len());
         for (i, (k, v)) in entries.iter().enumerate() {
             if i > 0 {
@@ -82,7 +82,11 @@ impl JsonChunks {
             value_g::<NESTED>(&mut text, v);
             ends.push(text.len() as u32);
         }
-        JsonChunks { text, ends }
+        // Exact sizes: renderings are kept per resource.
+        JsonChunks {
+            text: text.into_boxed_slice(),
+            ends: ends.into_boxed_slice(),
+        }
     }
 
     fn start(&self, i: usize) -> usize {
@@ -249,7 +253,7 @@ impl MetadataCache {
                             + [r.json.get(), r.json_nested.get()]
                                 .into_iter()
                                 .flatten()
-                                .map(|j| j.text.capacity() + 4 * j.ends.capacity())
+                                .map(|j| j.text.len() + std::mem::size_of_val(&*j.ends))
                                 .sum::<usize>()
                     })
                     .sum::<usize>()

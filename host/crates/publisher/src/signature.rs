@@ -427,17 +427,17 @@ impl<'m, S: Sink> Walker<'m, S> {
 /// key order, back to back. The keys are copied here too, so that merging a sample's
 /// own keys in reads only this (the shared entries are usually cold in the cache).
 pub(crate) struct SigningChunks {
-    bytes: Vec<u8>,
+    bytes: Box<[u8]>,
     /// The keys in sorted order, back to back.
-    keys: Vec<u8>,
+    keys: Box<[u8]>,
     /// Per top-level entry, in key order.
-    order: Vec<Chunk>,
+    order: Box<[Chunk]>,
 }
 
+/// Offsets rather than slices, and exact-size boxes: a rendering is kept per resource,
+/// so its size is the cache's memory.
 #[derive(Clone, Copy)]
 struct Chunk {
-    /// The key's first 8 bytes as in [`Entry`].
-    pre: u64,
     /// The entry's index in the shared entries.
     index: u32,
     /// Where its leaves end in `bytes` (they start where the previous chunk's end).
@@ -455,24 +455,23 @@ impl SigningChunks {
             .map(|(i, (k, v))| (i as u32, Entry::new(k, v)))
             .collect();
         sorted.sort_unstable_by(|a, b| a.1.pre.cmp(&b.1.pre).then_with(|| a.1.key.cmp(b.1.key)));
-        let mut w = Walker::new(Vec::with_capacity(1024));
+        let mut w = Walker::new(Vec::with_capacity(2048));
         w.prefix.extend_from_slice(b"resource_metadata:");
         let mut order = Vec::with_capacity(sorted.len());
-        let mut keys = Vec::with_capacity(sorted.len() * 12);
+        let mut keys = Vec::with_capacity(sorted.iter().map(|e| e.1.key.len()).sum());
         for (index, e) in sorted {
             w.entry(e);
             keys.extend_from_slice(e.key.as_bytes());
             order.push(Chunk {
-                pre: e.pre,
                 index,
                 end: w.sink.len() as u32,
                 key_end: keys.len() as u32,
             });
         }
         SigningChunks {
-            bytes: w.sink,
-            keys,
-            order,
+            bytes: w.sink.into_boxed_slice(),
+            keys: keys.into_boxed_slice(),
+            order: order.into_boxed_slice(),
         }
     }
 
@@ -491,10 +490,9 @@ impl SigningChunks {
         &self.keys[start..self.order[pos].key_end as usize]
     }
 
-    /// Whether chunk `pos`'s key sorts before `e`'s.
+    /// Whether chunk `pos`'s key sorts before `e`'s (byte order is code point order).
     fn less(&self, pos: usize, e: &Entry<'_>) -> bool {
-        let pre = self.order[pos].pre;
-        pre < e.pre || (pre == e.pre && self.key(pos) < e.key.as_bytes())
+        self.key(pos) < e.key.as_bytes()
     }
 
     /// Where `e`'s key sorts among the chunks from `from` on, and whether a chunk
@@ -509,9 +507,7 @@ impl SigningChunks {
                 hi = mid;
             }
         }
-        let found = lo < self.order.len()
-            && self.order[lo].pre == e.pre
-            && self.key(lo) == e.key.as_bytes();
+        let found = lo < self.order.len() && self.key(lo) == e.key.as_bytes();
         (lo, found)
     }
 
@@ -526,9 +522,7 @@ impl SigningChunks {
 
     /// Heap bytes held (for the cache's accounting).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.bytes.capacity()
-            + self.keys.capacity()
-            + self.order.capacity() * std::mem::size_of::<Chunk>()
+        self.bytes.len() + self.keys.len() + std::mem::size_of_val(&*self.order)
     }
 }
 
