@@ -166,3 +166,28 @@ fn an_unknown_driver_uri_is_a_clear_transient_error() {
     assert_eq!(err.kind(), ErrorKind::Transient);
     assert!(err.message().contains("nosuchdriver:///system"), "{err}");
 }
+
+#[test]
+fn flavor_size_meters_skip_a_resource_without_flavor_sizes() {
+    // A resource that does not come from local_instances carries no `disk_gb` /
+    // `ephemeral_gb`: it gets no sample (and a warning), the others are polled, and
+    // nothing fails (the plugin sizes its output before making it).
+    let cfg = config("test:///default");
+    let with_sizes = longshore_plugin_api::Resource::builder("vm-a")
+        .metadata(
+            longshore_plugin_api::Map::new()
+                .with("disk_gb", 20)
+                .with("ephemeral_gb", 5)
+                .into_shared(),
+        )
+        .build();
+    let resources = [with_sizes, Resource::new("vm-b")];
+    for (meter, want) in [("disk.root.size", 15), ("disk.ephemeral.size", 5)] {
+        let p = compute().new_pollster(meter, &cfg).expect("constructs");
+        let polled = p.get_samples(&cycle(), &resources);
+        assert!(polled.error.is_none(), "{meter}: {:?}", polled.error);
+        assert_eq!(polled.samples.len(), 1, "{meter}");
+        assert_eq!(polled.samples[0].resource_id(), "vm-a");
+        assert_eq!(polled.samples[0].volume().as_i64(), Some(want), "{meter}");
+    }
+}

@@ -223,8 +223,21 @@ impl ComputePollster {
         }))
     }
 
-    /// How many samples `emit` makes from `inspected`.
-    fn count(&self, inspected: Option<&Inspected>) -> usize {
+    /// `disk.root.size` / `disk.ephemeral.size` from the flavor sizes in the resource's
+    /// metadata, if it has them.
+    fn flavor_size(&self, r: &Resource) -> Option<i64> {
+        let md = r.metadata();
+        let disk = md.get("disk_gb").and_then(Value::as_i64);
+        let eph = md.get("ephemeral_gb").and_then(Value::as_i64);
+        match (self.meter.source, disk, eph) {
+            (RootSize, Some(d), Some(e)) => Some(d - e),
+            (EphemeralSize, _, Some(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// How many samples `emit` makes from `inspected` for `r`.
+    fn count(&self, r: &Resource, inspected: Option<&Inspected>) -> usize {
         match inspected {
             Some(Inspected::Disks(i)) => match (&**i, self.meter.source) {
                 (Inspection::Ok(t), Disk(DF::ReadLatency)) => t
@@ -260,7 +273,7 @@ impl ComputePollster {
                 }
                 _ => 0,
             },
-            None => 1,
+            None => usize::from(self.flavor_size(r).is_some()),
         }
     }
 
@@ -313,23 +326,13 @@ impl ComputePollster {
                     }
                 }
             }
-            (RootSize | EphemeralSize, None) => {
-                let md = r.metadata();
-                let disk = md.get("disk_gb").and_then(Value::as_i64);
-                let eph = md.get("ephemeral_gb").and_then(Value::as_i64);
-                let v = match (self.meter.source, disk, eph) {
-                    (RootSize, Some(d), Some(e)) => Some(d - e),
-                    (EphemeralSize, _, Some(e)) => Some(e),
-                    _ => None,
-                };
-                match v {
-                    Some(v) => out.push(self.sample(r, v, monotonic())),
-                    None => log::warn!(
-                        "{}: resource {uuid} carries no flavor sizes (not from local_instances?)",
-                        self.meter.name
-                    ),
-                }
-            }
+            (RootSize | EphemeralSize, None) => match self.flavor_size(r) {
+                Some(v) => out.push(self.sample(r, v, monotonic())),
+                None => log::warn!(
+                    "{}: resource {uuid} carries no flavor sizes (not from local_instances?)",
+                    self.meter.name
+                ),
+            },
             (Vnic(f), Some(Inspected::Vnics(i))) => {
                 if let Inspection::Ok(v) = &**i {
                     for n in &v.items {
@@ -423,7 +426,11 @@ impl Pollster for ComputePollster {
                 }
             }
         }
-        let n = inspected.iter().map(|i| self.count(i.as_ref())).sum();
+        let n = resources
+            .iter()
+            .zip(&inspected)
+            .map(|(r, i)| self.count(r, i.as_ref()))
+            .sum();
         out.reserve_exact(n);
         let before = out.len();
         for (r, i) in resources.iter().zip(&inspected) {

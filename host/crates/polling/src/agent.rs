@@ -205,13 +205,13 @@ impl AgentManager {
             .collect()
     }
 
-    /// Run every task once, one after the other, then flush the publisher (bounded by
-    /// `[DEFAULT] graceful_shutdown_timeout`). The publisher stays open.
     /// The factory that signs this agent's messages (and caches rendered metadata).
     pub fn message_factory(&self) -> &MessageFactory {
         &self.engine.factory
     }
 
+    /// Run every task once, one after the other, then flush the publisher (bounded by
+    /// `[DEFAULT] graceful_shutdown_timeout`). The publisher stays open.
     pub fn poll_once(&self) -> PollReport {
         self.poll_once_at(Instant::now())
     }
