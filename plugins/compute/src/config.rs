@@ -55,6 +55,20 @@ pub fn option_specs() -> Vec<OptionSpec> {
         ),
         OptionSpec::new(
             "compute",
+            "libvirt_keepalive_interval",
+            Int,
+            5,
+            "Seconds between libvirt keepalive probes on a connection to a libvirt daemon              (qemu:///system, any remote URI); after libvirt_keepalive_count unanswered              probes the connection is closed, calls stuck on a hung daemon fail, and the              next poll reconnects. 0 disables keepalive. In-process drivers (test:///)              have none.",
+        ),
+        OptionSpec::new(
+            "compute",
+            "libvirt_keepalive_count",
+            Int,
+            5,
+            "Unanswered keepalive probes after which the libvirt connection is closed              (see libvirt_keepalive_interval).",
+        ),
+        OptionSpec::new(
+            "compute",
             "fetch_extra_metadata",
             Bool,
             false,
@@ -72,6 +86,15 @@ pub struct ComputeConfig {
     pub report_stopped: bool,
     pub discovery_method: String,
     pub fetch_extra_metadata: bool,
+    pub keepalive: Keepalive,
+}
+
+/// libvirt keepalive on connections to a daemon: probe every `interval` seconds, give
+/// up after `count` unanswered probes; `interval` 0 = off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    pub interval: i32,
+    pub count: u32,
 }
 
 fn non_empty<'a>(
@@ -94,6 +117,24 @@ pub fn uri_for_type(libvirt_type: &str) -> Result<&'static str, PluginError> {
         other => Err(PluginError::failed(format!(
             "option [DEFAULT] libvirt_type: {other:?} is not one of kvm, lxc, qemu, parallels"
         ))),
+    }
+}
+
+/// `[compute] option` as an integer within `min..=max` (default `default`).
+fn int_in(
+    cfg: &Config,
+    option: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, PluginError> {
+    let v = cfg.i64("compute", option)?.unwrap_or(default);
+    if (min..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(PluginError::failed(format!(
+            "option [compute] {option} = {v} is out of range: use {min} to {max}"
+        )))
     }
 }
 
@@ -144,6 +185,10 @@ impl ComputeConfig {
                 .unwrap_or("libvirt_metadata")
                 .to_string(),
             fetch_extra_metadata,
+            keepalive: Keepalive {
+                interval: int_in(cfg, "libvirt_keepalive_interval", 5, 0, 3600)? as i32,
+                count: int_in(cfg, "libvirt_keepalive_count", 5, 1, 100)? as u32,
+            },
         })
     }
 

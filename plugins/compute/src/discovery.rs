@@ -86,7 +86,7 @@ impl InstanceDiscovery {
         let c = ComputeConfig::from_config(cfg)?;
         c.check_discovery_method()?;
         Ok(InstanceDiscovery {
-            hv: hypervisor(&c.libvirt_uri),
+            hv: hypervisor(&c.libvirt_uri, c.keepalive),
             host: c.host,
             known: Mutex::new(HashMap::new()),
             shared: Mutex::new(SharedDicts::default()),

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use longshore_plugin_api::{Map, PollContext, PollError, Value};
 
-use crate::config::{mask_uri, opt_str};
+use crate::config::{mask_uri, opt_str, Keepalive};
 use crate::domxml::Interface;
 use crate::libvirt::{Conn, Dom, DomInfo, DomStats, IfStats, LibvirtError, MemStats, Perf};
 
@@ -245,6 +245,9 @@ struct PrevVnic {
 /// One libvirt URI: its connection and the state that outlives a cycle.
 pub struct Hypervisor {
     uri: String,
+    /// Keepalive for connections to a daemon (from the first plugin that asked for
+    /// this URI).
+    keepalive: Keepalive,
     /// This hypervisor's index in the library's registry (decimal): the prefix of its
     /// cycle-cache keys, unique among the URIs of the library.
     key_prefix: String,
@@ -262,7 +265,7 @@ pub struct Hypervisor {
 
 /// The process-wide hypervisor for `uri` (one connection shared by every plugin of the
 /// library that uses this URI).
-pub fn hypervisor(uri: &str) -> Arc<Hypervisor> {
+pub fn hypervisor(uri: &str, keepalive: Keepalive) -> Arc<Hypervisor> {
     static ALL: OnceLock<Mutex<HashMap<String, Arc<Hypervisor>>>> = OnceLock::new();
     let mut all = lock(ALL.get_or_init(Default::default));
     let index = all.len();
@@ -270,6 +273,7 @@ pub fn hypervisor(uri: &str) -> Arc<Hypervisor> {
         .or_insert_with(|| {
             Arc::new(Hypervisor {
                 uri: uri.to_string(),
+                keepalive,
                 key_prefix: index.to_string(),
                 masked: mask_uri(uri),
                 conn: Mutex::new(None),
@@ -314,6 +318,21 @@ impl Hypervisor {
                     log::warn!("connected to libvirt at {} again", self.masked);
                 } else {
                     log::info!("connected to libvirt at {}", self.masked);
+                }
+                let Keepalive { interval, count } = self.keepalive;
+                if interval > 0 {
+                    match c.set_keep_alive(interval, count) {
+                        Ok(true) => log::debug!(
+                            "libvirt keepalive on {}: every {interval} s, closed after {count} unanswered",
+                            self.masked
+                        ),
+                        Ok(false) => log::debug!(
+                            "libvirt at {} does not answer keepalive probes",
+                            self.masked
+                        ),
+                        // In-process drivers have no keepalive (nothing can hang there).
+                        Err(e) => log::debug!("no libvirt keepalive on {}: {}", self.masked, e.message),
+                    }
                 }
                 // A new connection may reach another daemon version.
                 self.bulk_unsupported.store(false, Ordering::Relaxed);

@@ -108,6 +108,10 @@ extern "C" fn silent_error_handler(_data: *mut c_void, _error: sys::virErrorPtr)
 
 /// libvirt prints every error to stderr unless a handler is installed; errors are
 /// returned as values here and logged by the caller.
+///
+/// It also registers libvirt's default event loop and runs it on a thread of its own:
+/// keepalive on connections to a daemon needs one, and it must exist before the first
+/// connection opens. Without it a call to a hung daemon would wait forever.
 fn init_libvirt() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
@@ -115,6 +119,25 @@ fn init_libvirt() {
         unsafe {
             sys::virInitialize();
             sys::virSetErrorFunc(ptr::null_mut(), Some(silent_error_handler));
+        }
+        // SAFETY: called once, before any connection is opened.
+        if unsafe { sys::virEventRegisterDefaultImpl() } < 0 {
+            log::warn!(
+                "cannot register libvirt's event loop ({}): no keepalive on libvirt connections",
+                LibvirtError::last()
+            );
+            return;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("libvirt-events".into())
+            .spawn(|| loop {
+                // SAFETY: the default implementation is registered above.
+                if unsafe { sys::virEventRunDefaultImpl() } < 0 {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            });
+        if let Err(e) = spawned {
+            log::warn!("cannot start libvirt's event loop thread ({e}): no keepalive on libvirt connections");
         }
     });
 }
@@ -165,6 +188,17 @@ impl Conn {
             Err(LibvirtError::last())
         } else {
             Ok(Conn { ptr })
+        }
+    }
+
+    /// `virConnectSetKeepAlive`: true when keepalive runs; false when the other side
+    /// does not support it; an error for drivers without it (the in-process ones).
+    pub fn set_keep_alive(&self, interval: i32, count: u32) -> Result<bool> {
+        // SAFETY: valid connection pointer.
+        match unsafe { sys::virConnectSetKeepAlive(self.ptr, interval as c_int, count as c_uint) } {
+            0 => Ok(true),
+            1 => Ok(false),
+            _ => Err(LibvirtError::last()),
         }
     }
 

@@ -150,7 +150,7 @@ impl ComputePollster {
         let c = ComputeConfig::from_config(cfg)?;
         Ok(ComputePollster {
             meter,
-            hv: hypervisor(&c.libvirt_uri),
+            hv: hypervisor(&c.libvirt_uri, c.keepalive),
             report_stopped: c.report_stopped,
         })
     }
