@@ -65,6 +65,14 @@ pub enum Inspection<T> {
 }
 
 impl<T> Inspection<T> {
+    /// The value of an `Ok` inspection.
+    pub fn ok(&self) -> Option<&T> {
+        match self {
+            Inspection::Ok(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// The value, or the same non-`Ok` status for an inspection built on this one.
     pub fn ok_or_status<U>(&self) -> Result<&T, Inspection<U>> {
         match self {
@@ -311,7 +319,7 @@ impl Hypervisor {
             );
             *slot = None;
         }
-        match Conn::open_read_only(&self.uri) {
+        match Conn::open_read_only(&self.uri, self.keepalive.interval > 0) {
             Ok(c) => {
                 let c = Arc::new(c);
                 if self.was_down.swap(false, Ordering::Relaxed) {
@@ -654,12 +662,7 @@ impl Hypervisor {
             let at = monotonic();
             let mut items = Vec::with_capacity(devices.disks.len());
             for dev in &devices.disks {
-                let bulk = e
-                    .stats
-                    .blocks
-                    .as_ref()
-                    .and_then(|b| b.iter().find(|x| x.name.as_deref() == Some(&**dev)))
-                    .filter(|b| b.rd_reqs.is_some());
+                let bulk = e.stats.block(dev).filter(|b| b.rd_reqs.is_some());
                 let stat = match bulk {
                     Some(b) => DiskStat {
                         dev: dev.clone(),
@@ -755,9 +758,7 @@ impl Hypervisor {
             for dev in &devices.disks {
                 let bulk = e
                     .stats
-                    .blocks
-                    .as_ref()
-                    .and_then(|b| b.iter().find(|x| x.name.as_deref() == Some(&**dev)))
+                    .block(dev)
                     .and_then(|b| Some((b.capacity?, b.allocation?, b.physical?)));
                 let (capacity, allocation, physical) = match bulk {
                     Some(t) => t,
@@ -807,11 +808,7 @@ impl Hypervisor {
             let mut current: Vec<(usize, IfStats)> = Vec::with_capacity(devices.vnics.len());
             let mut failed: Vec<&str> = Vec::new();
             for (index, nic) in devices.vnics.iter().enumerate() {
-                let bulk = e
-                    .stats
-                    .nets
-                    .as_ref()
-                    .and_then(|n| n.iter().find(|x| x.name.as_deref() == Some(&*nic.name)));
+                let bulk = e.stats.net(&nic.name);
                 let stats = match bulk {
                     Some(b) => b.stats,
                     None => match e.dom.interface_stats(&nic.name) {

@@ -115,56 +115,49 @@ pub(crate) fn write_metadata<const NESTED: bool>(
     };
     let json = r.json::<NESTED>();
     let n = json.ends.len();
-    let entry = |out: &mut Vec<u8>, first: bool, k: &str, v: &Value| {
-        if !first {
-            out.extend_from_slice(b", ");
-        }
+    let entry = |out: &mut Vec<u8>, k: &str, v: &Value| {
         str_g::<NESTED>(out, k);
         out.extend_from_slice(b": ");
         value_g::<NESTED>(out, v);
     };
-    out.push(b'{');
-    let overrides = map
+    let sep = |out: &mut Vec<u8>, first: &mut bool| {
+        if !std::mem::take(first) {
+            out.extend_from_slice(b", ");
+        }
+    };
+    // Own keys that replace a shared key's value, by the shared key's position (rare;
+    // an empty Vec does not allocate).
+    let mut replaced: Vec<(usize, &Value)> = map
         .own_entries()
-        .filter(|(k, _)| r.signing.find(k).is_some())
-        .count();
+        .filter_map(|(k, v)| Some((r.signing.find(k)?, v)))
+        .collect();
     let mut first = true;
-    if overrides == 0 {
+    out.push(b'{');
+    if replaced.is_empty() {
         out.extend_from_slice(&json.text);
         first = n == 0;
     } else {
-        // Rare (a sample replacing a resource's value): base order, own values in place.
-        let mut replaced: Vec<(usize, &Value)> = map
-            .own_entries()
-            .filter_map(|(k, v)| Some((r.signing.find(k)?, v)))
-            .collect();
         replaced.sort_unstable_by_key(|e| e.0);
         let mut next = 0;
-        for (index, value) in replaced {
+        for &(index, value) in &replaced {
             if index > next {
-                if !first {
-                    out.extend_from_slice(b", ");
-                }
+                sep(out, &mut first);
                 out.extend_from_slice(json.run(next, index));
-                first = false;
             }
+            sep(out, &mut first);
             let key = r.entries.get_index(index).map_or("", |e| e.0);
-            entry(out, first, key, value);
-            first = false;
+            entry(out, key, value);
             next = index + 1;
         }
         if next < n {
-            if !first {
-                out.extend_from_slice(b", ");
-            }
+            sep(out, &mut first);
             out.extend_from_slice(json.run(next, n));
-            first = false;
         }
     }
     for (k, v) in map.own_entries() {
-        if overrides == 0 || r.signing.find(k).is_none() {
-            entry(out, first, k, v);
-            first = false;
+        if replaced.is_empty() || r.signing.find(k).is_none() {
+            sep(out, &mut first);
+            entry(out, k, v);
         }
     }
     out.push(b'}');
@@ -186,6 +179,14 @@ pub struct MetadataCache {
 struct Shard {
     map: HashMap<usize, Arc<RenderedMetadata>, BuildHasherDefault<IdHasher>>,
     sweep_at: usize,
+}
+
+impl Shard {
+    /// Entries nothing else shares any more belong to resources that are gone.
+    fn sweep(&mut self) {
+        self.map.retain(|_, r| r.entries.share_count() > 1);
+        self.sweep_at = 2 * self.map.len();
+    }
 }
 
 impl std::fmt::Debug for MetadataCache {
@@ -213,9 +214,7 @@ impl MetadataCache {
         let mut s = lock(shard);
         let r = Arc::clone(s.map.entry(id).or_insert(rendered));
         if s.map.len() >= s.sweep_at.max(MIN_SWEEP) {
-            // Entries nothing else shares any more belong to resources that are gone.
-            s.map.retain(|_, r| r.entries.share_count() > 1);
-            s.sweep_at = 2 * s.map.len();
+            s.sweep();
         }
         Some(r)
     }
@@ -225,9 +224,7 @@ impl MetadataCache {
     /// sweep a shard when it has doubled since its last sweep.
     pub fn sweep(&self) {
         for shard in &self.shards {
-            let mut s = lock(shard);
-            s.map.retain(|_, r| r.entries.share_count() > 1);
-            s.sweep_at = 2 * s.map.len();
+            lock(shard).sweep();
         }
     }
 

@@ -411,7 +411,7 @@ impl<'m, S: Sink> Walker<'m, S> {
         let mut next = 0; // the first base chunk (in key order) not yet written
         for i in start..end {
             let e = self.stack[i];
-            let (pos, found) = chunks.search(next, &e);
+            let (pos, found) = chunks.search(next, e.key);
             self.sink
                 .write(&chunks.bytes[chunks.start(next)..chunks.start(pos)]);
             next = pos + usize::from(found);
@@ -442,7 +442,8 @@ struct Chunk {
     index: u32,
     /// Where its leaves end in `bytes` (they start where the previous chunk's end).
     end: u32,
-    /// Where its key ends in `keys` (likewise).
+    /// Its key in `keys`.
+    key_start: u32,
     key_end: u32,
 }
 
@@ -454,17 +455,20 @@ impl SigningChunks {
             .enumerate()
             .map(|(i, (k, v))| (i as u32, Entry::new(k, v)))
             .collect();
-        sorted.sort_unstable_by(|a, b| a.1.pre.cmp(&b.1.pre).then_with(|| a.1.key.cmp(b.1.key)));
+        // str order is code point order, as Python's sorted().
+        sorted.sort_unstable_by(|a, b| a.1.key.cmp(b.1.key));
         let mut w = Walker::new(Vec::with_capacity(2048));
         w.prefix.extend_from_slice(b"resource_metadata:");
         let mut order = Vec::with_capacity(sorted.len());
         let mut keys = Vec::with_capacity(sorted.iter().map(|e| e.1.key.len()).sum());
         for (index, e) in sorted {
             w.entry(e);
+            let key_start = keys.len() as u32;
             keys.extend_from_slice(e.key.as_bytes());
             order.push(Chunk {
                 index,
                 end: w.sink.len() as u32,
+                key_start,
                 key_end: keys.len() as u32,
             });
         }
@@ -482,39 +486,22 @@ impl SigningChunks {
         }
     }
 
-    fn key(&self, pos: usize) -> &[u8] {
-        let start = match pos {
-            0 => 0,
-            _ => self.order[pos - 1].key_end as usize,
-        };
-        &self.keys[start..self.order[pos].key_end as usize]
+    fn key(&self, c: &Chunk) -> &[u8] {
+        &self.keys[c.key_start as usize..c.key_end as usize]
     }
 
-    /// Whether chunk `pos`'s key sorts before `e`'s (byte order is code point order).
-    fn less(&self, pos: usize, e: &Entry<'_>) -> bool {
-        self.key(pos) < e.key.as_bytes()
-    }
-
-    /// Where `e`'s key sorts among the chunks from `from` on, and whether a chunk
-    /// has that very key.
-    fn search(&self, from: usize, e: &Entry<'_>) -> (usize, bool) {
-        let (mut lo, mut hi) = (from, self.order.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.less(mid, e) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        let found = lo < self.order.len() && self.key(lo) == e.key.as_bytes();
-        (lo, found)
+    /// Where `key` sorts among the chunks from `from` on, and whether a chunk has that
+    /// very key (byte order is code point order).
+    fn search(&self, from: usize, key: &str) -> (usize, bool) {
+        let key = key.as_bytes();
+        let pos = from + self.order[from..].partition_point(|c| self.key(c) < key);
+        let found = self.order.get(pos).is_some_and(|c| self.key(c) == key);
+        (pos, found)
     }
 
     /// The index in the shared entries of `key`.
     pub(crate) fn find(&self, key: &str) -> Option<usize> {
-        let e = Entry::new(key, &Value::NULL);
-        match self.search(0, &e) {
+        match self.search(0, key) {
             (pos, true) => Some(self.order[pos].index as usize),
             _ => None,
         }
