@@ -239,7 +239,7 @@ fn resources_are_deduplicated_per_pollster_name_within_a_task() {
   - name: slower
     interval: 600
     meters: [dedup.c]
-    resources: [x, y]
+    resources: [x, y, x]
 ";
     let (agent, publisher) = agent(&cfg, yaml, &[("dedup.c", "counter")]);
     agent.poll_once();
@@ -253,7 +253,11 @@ fn resources_are_deduplicated_per_pollster_name_within_a_task() {
     };
     assert_eq!(of("first"), ["x", "y"]);
     assert_eq!(of("second"), ["z"], "y was polled by `first`, z only once");
-    assert_eq!(of("slower"), ["x", "y"], "another interval is another task");
+    assert_eq!(
+        of("slower"),
+        ["x", "y"],
+        "another interval is another task; a run alone in its task still dedups"
+    );
     assert_eq!(
         agent
             .plan()
@@ -576,6 +580,46 @@ fn a_hung_pollster_times_out_and_its_task_moves_on() {
         .len(),
         1
     );
+}
+
+#[test]
+fn a_hung_pollster_among_parallel_ones_is_abandoned_and_the_rest_are_polled() {
+    // Two runners share the source; the one stuck in to.hang is abandoned at the
+    // timeout and another runner takes over whatever the first had not started.
+    let cfg = Config::new()
+        .with("polling", "pollster_timeout", 0.3)
+        .with("polling", "threads_to_process_pollsters", 2);
+    let yaml = "sources:\n  - name: par\n    interval: 60\n    meters: ['par.*']\n";
+    let (agent, publisher) = agent(
+        &cfg,
+        yaml,
+        &[
+            ("par.hang", "hang"),
+            ("par.a", "counter"),
+            ("par.b", "counter"),
+            ("par.c", "counter"),
+        ],
+    );
+    let r = agent.poll_once();
+    let outcomes: Vec<(String, Outcome)> = r.cycles[0]
+        .pollsters
+        .iter()
+        .map(|p| (p.pollster.clone(), p.outcome.clone()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (
+                "par.hang".to_string(),
+                Outcome::Failed(Failure::TimedOut(Duration::from_millis(300)))
+            ),
+            ("par.a".to_string(), Outcome::Polled),
+            ("par.b".to_string(), Outcome::Polled),
+            ("par.c".to_string(), Outcome::Polled),
+        ],
+        "reports in polling order, each pollster exactly once"
+    );
+    assert_eq!(publisher.messages().len(), 9);
 }
 
 #[test]

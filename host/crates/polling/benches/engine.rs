@@ -9,7 +9,8 @@
 //! Run: `cargo bench -p longshore-polling --bench engine` (release profile). Set
 //! `LONGSHORE_SYNTHETIC_SO=/path/libtest_synthetic.so` to skip building the plugin, and
 //! `LONGSHORE_BENCH_PUBLISHER=null` to drop batches instead of writing JSON (isolates
-//! the engine from the publisher), `LONGSHORE_BENCH_INSTANCES=3334` to run one size.
+//! the engine from the publisher), `LONGSHORE_BENCH_INSTANCES=3334` to run one size,
+//! `LONGSHORE_BENCH_BASELINE=0` to skip the baselines.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -231,7 +232,16 @@ fn main() {
     };
     println!("polling engine benchmark: {METERS} pollsters x N instances per cycle, batch 50,");
     println!("{publisher}; CPU = user+sys of all threads (getrusage), median\n");
-    let b = run_baseline(&lib, 3334, 5);
+    // `LONGSHORE_BENCH_BASELINE=0` skips the baselines (for profiling the engine alone).
+    let b = if std::env::var("LONGSHORE_BENCH_BASELINE").is_ok_and(|v| v == "0") {
+        Baseline {
+            plugin: f64::NAN,
+            sign: f64::NAN,
+            sign_json: f64::NAN,
+        }
+    } else {
+        run_baseline(&lib, 3334, 5)
+    };
     println!("baselines without the engine (100,020 samples, us/sample):");
     println!("  plugin get_samples + drop:           {:.3}", b.plugin);
     println!("  stamp + sign (MessageFactory):       {:.3}", b.sign);

@@ -163,6 +163,9 @@ impl AgentManager {
                 }
             }
         }
+        for task in &mut tasks {
+            task.finish();
+        }
         let factory = MessageFactory::new(&options.telemetry_secret, &options.sample_source);
         AgentManager {
             engine: Arc::new(Engine {
@@ -220,12 +223,9 @@ impl AgentManager {
     /// start: repeated calls with growing `now` simulate successive cycles (failure
     /// backoff is measured against it), for tests and dry runs.
     pub fn poll_once_at(&self, now: Instant) -> PollReport {
-        let cycles: Vec<CycleReport> = self
-            .engine
-            .tasks
-            .iter()
-            .map(|t| {
-                let report = t.run_cycle(&self.engine, now);
+        let cycles: Vec<CycleReport> = (0..self.engine.tasks.len())
+            .map(|i| {
+                let report = PollingTask::run_cycle(&self.engine, i, now);
                 log_cycle(&report);
                 report
             })
@@ -371,7 +371,7 @@ fn timer_loop(
     }
 }
 
-fn worker_loop(engine: &Engine, jobs: &Receiver<Job>, control: &Sender<Control>) {
+fn worker_loop(engine: &Arc<Engine>, jobs: &Receiver<Job>, control: &Sender<Control>) {
     while let Ok(job) = jobs.recv() {
         if !engine.stop.is_stopping() {
             if let Some(task) = engine.tasks.get(job.task) {
@@ -379,7 +379,7 @@ fn worker_loop(engine: &Engine, jobs: &Receiver<Job>, control: &Sender<Control>)
                     task: job.task,
                     interval: task.interval,
                 });
-                let report = task.run_cycle(engine, job.slot);
+                let report = PollingTask::run_cycle(engine, job.task, job.slot);
                 log_cycle(&report);
                 engine.emit(AgentEvent::CycleFinished {
                     task: job.task,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crossbeam_channel::{select, Receiver, Sender};
 use longshore_plugin_api::host::CallContext;
 
-type Job = Box<dyn FnOnce() + Send + 'static>;
+pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// Idle threads kept for reuse; more are created on demand and exit when idle.
 const MAX_IDLE: usize = 16;
@@ -72,7 +72,22 @@ impl CallPool {
         self.shared.abandoned_running.load(Ordering::Relaxed)
     }
 
-    fn submit(&self, job: Job) -> Result<(), String> {
+    /// A call abandoned by its caller is still running in plugin code.
+    pub(crate) fn abandoned_call(&self) {
+        self.shared
+            .abandoned_running
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An abandoned call has returned.
+    pub(crate) fn abandoned_returned(&self) {
+        self.shared
+            .abandoned_running
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Run `job` on a pool thread (an idle one, or a new one).
+    pub(crate) fn submit(&self, job: Job) -> Result<(), String> {
         // Each submitted job reserves an idle thread or creates one, so a queued job is
         // always picked up at once even if other threads hang in plugins.
         let spawn = {

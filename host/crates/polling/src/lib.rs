@@ -54,6 +54,7 @@ pub mod definition;
 pub mod meters;
 pub mod options;
 pub mod report;
+mod runner;
 mod schedule;
 mod task;
 

@@ -14,7 +14,7 @@
 //!   Ceilometer cannot pass a parameter to `local_instances`).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,6 +28,7 @@ use longshore_publisher::Batch;
 use crate::agent::Engine;
 use crate::call::CallOutcome;
 use crate::report::{CycleReport, DiscoveryReport, Failure, Outcome, PollsterReport, SkipReason};
+use crate::runner::Watch;
 
 const LOG: &str = "longshore::polling";
 
@@ -56,6 +57,9 @@ pub(crate) struct TaskPollster {
     default_discovery: Option<String>,
     state: Mutex<PollsterState>,
     busy: Arc<AtomicBool>,
+    /// Another source of the task polls the same pollster name, so the resources
+    /// handed to this one must be remembered for the cycle's dedup (see `finish`).
+    keep_history: bool,
 }
 
 /// What outlives a cycle for one (source, pollster) pair.
@@ -103,63 +107,47 @@ impl PollingTask {
             default_discovery: handle.default_discovery().filter(|d| !d.is_empty()),
             state: Mutex::new(PollsterState::default()),
             busy: Arc::new(AtomicBool::new(false)),
+            keep_history: false,
         });
     }
 
-    /// One cycle. `slot` is the scheduled start: backoff is measured in slots so that a
-    /// late dispatch never costs an extra interval.
-    pub(crate) fn run_cycle(&self, engine: &Engine, slot: Instant) -> CycleReport {
+    /// Called once all pollsters are added. Dedup is per pollster name across the
+    /// task's sources, so a cycle needs to remember a pollster's resources only when
+    /// its name is in more than one source; otherwise the run's own candidates are
+    /// deduplicated and forgotten (at N=1000 instances the cycle-long sets of 36
+    /// compute pollsters held about 1 MiB).
+    pub(crate) fn finish(&mut self) {
+        let mut count: HashMap<&str, usize> = HashMap::new();
+        for p in self.sources.iter().flat_map(|s| &s.pollsters) {
+            *count.entry(p.name.as_str()).or_default() += 1;
+        }
+        let shared: HashSet<String> = count
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        for p in self.sources.iter_mut().flat_map(|s| &mut s.pollsters) {
+            p.keep_history = shared.contains(&p.name);
+        }
+    }
+
+    /// One cycle of task `index`. `slot` is the scheduled start: backoff is measured
+    /// in slots so that a late dispatch never costs an extra interval.
+    pub(crate) fn run_cycle(engine: &Arc<Engine>, index: usize, slot: Instant) -> CycleReport {
+        let task = &engine.tasks[index];
         let started = Instant::now();
         let started_at = SystemTime::now();
-        let cycle = Cycle {
+        let cycle = Arc::new(Cycle {
             cache: Arc::new(CycleCache::new()),
             discovered: Mutex::new(HashMap::new()),
             history: Mutex::new(HashMap::new()),
             discoveries: Mutex::new(Vec::new()),
-        };
+        });
         let mut reports = Vec::new();
-        for source in &self.sources {
-            let n = match engine.options.threads_to_process_pollsters {
-                0 => source.pollsters.len(),
-                n => n.min(source.pollsters.len()),
-            };
-            if n <= 1 {
-                for p in &source.pollsters {
-                    reports.push(self.run_pollster(engine, &cycle, source, p, slot));
-                }
-            } else {
-                let next = AtomicUsize::new(0);
-                let done: Mutex<Vec<(usize, PollsterReport)>> = Mutex::new(Vec::new());
-                std::thread::scope(|scope| {
-                    for _ in 0..n {
-                        let spawned = std::thread::Builder::new()
-                            .name("longshore-pollster".into())
-                            .spawn_scoped(scope, || loop {
-                                let i = next.fetch_add(1, Ordering::Relaxed);
-                                let Some(p) = source.pollsters.get(i) else {
-                                    break;
-                                };
-                                let r = self.run_pollster(engine, &cycle, source, p, slot);
-                                lock(&done).push((i, r));
-                            });
-                        if let Err(e) = spawned {
-                            log::warn!(target: LOG, "cannot start a pollster thread ({e}); continuing with fewer");
-                        }
-                    }
-                });
-                // If no thread could be started, run what is left here.
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(p) = source.pollsters.get(i) else {
-                        break;
-                    };
-                    let r = self.run_pollster(engine, &cycle, source, p, slot);
-                    lock(&done).push((i, r));
-                }
-                let mut done = done.into_inner().unwrap_or_else(|p| p.into_inner());
-                done.sort_by_key(|(i, _)| *i);
-                reports.extend(done.into_iter().map(|(_, r)| r));
-            }
+        for source in 0..task.sources.len() {
+            reports.extend(crate::runner::run_source(
+                engine, index, source, &cycle, slot,
+            ));
         }
         let discoveries = std::mem::take(&mut *lock(&cycle.discoveries));
         // The cycle's resources are released here; renderings of metadata that no
@@ -173,7 +161,7 @@ impl PollingTask {
                 rendered.len(), rendered.heap_bytes() / 1024);
         }
         CycleReport {
-            interval: self.interval,
+            interval: task.interval,
             started_at,
             duration: started.elapsed(),
             pollsters: reports,
@@ -181,22 +169,26 @@ impl PollingTask {
         }
     }
 
-    fn run_pollster(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run_pollster(
         &self,
         engine: &Engine,
         cycle: &Cycle,
         source: &TaskSource,
         p: &TaskPollster,
         slot: Instant,
+        watch: &Watch,
+        index: usize,
     ) -> PollsterReport {
         let started = Instant::now();
         let mut report = PollsterReport::new(&source.name, &p.name);
-        let outcome = self.poll(engine, cycle, source, p, slot, &mut report);
+        let outcome = self.poll(engine, cycle, source, p, slot, watch, index, &mut report);
         report.outcome = outcome;
         report.duration = started.elapsed();
         report
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn poll(
         &self,
         engine: &Engine,
@@ -204,6 +196,8 @@ impl PollingTask {
         source: &TaskSource,
         p: &TaskPollster,
         slot: Instant,
+        watch: &Watch,
+        index: usize,
         report: &mut PollsterReport,
     ) -> Outcome {
         if engine.stop.is_stopping() {
@@ -242,18 +236,24 @@ impl PollingTask {
         // history even when blacklisted here, as in Ceilometer), then the blacklist.
         let (resources, had_history) = {
             let st = lock(&p.state);
-            let mut history = lock(&cycle.history);
-            let seen = match history.get_mut(&p.name) {
-                Some(seen) => seen,
-                None => history.entry(p.name.clone()).or_default(),
+            let fresh = |seen: &mut ResourceSet, candidates: Vec<Resource>| -> Vec<Resource> {
+                seen.reserve(candidates.len());
+                candidates
+                    .into_iter()
+                    .filter(|r| seen.insert(r.clone()) && !st.blacklist.contains(r.id()))
+                    .collect()
             };
-            let had_history = !seen.is_empty();
-            seen.reserve(candidates.len());
-            let fresh: Vec<Resource> = candidates
-                .into_iter()
-                .filter(|r| seen.insert(r.clone()) && !st.blacklist.contains(r.id()))
-                .collect();
-            (fresh, had_history)
+            if p.keep_history {
+                let mut history = lock(&cycle.history);
+                let seen = match history.get_mut(&p.name) {
+                    Some(seen) => seen,
+                    None => history.entry(p.name.clone()).or_default(),
+                };
+                let had_history = !seen.is_empty();
+                (fresh(seen, candidates), had_history)
+            } else {
+                (fresh(&mut ResourceSet::default(), candidates), false)
+            }
         };
         if resources.is_empty() {
             log::debug!(target: LOG,
@@ -274,14 +274,12 @@ impl PollingTask {
         let timestamp = polling_timestamp(SystemTime::now());
         let ctx = CallContext::new(Arc::clone(&cycle.cache), Arc::new(AtomicBool::new(false)));
         let timeout = engine.options.timeout_for(self.interval);
-        let call = {
-            let handle = Arc::clone(&p.handle);
-            let ctx = ctx.clone();
-            move || handle.get_samples(&ctx, &resources)
+        let n = resources.len();
+        let call = || p.handle.get_samples(&ctx, &resources);
+        let Some(outcome) = watch.call(engine, index, n, &ctx, timeout, &p.busy, call) else {
+            // Abandoned mid-call: the watcher reported it; this result is dropped.
+            return Outcome::Failed(Failure::TimedOut(timeout));
         };
-        let outcome = engine
-            .pool
-            .call(&ctx, timeout, &engine.stop.abort_rx, Some(&p.busy), call);
 
         let (outcome, produced) = match outcome {
             CallOutcome::Done(result) => {
@@ -318,13 +316,8 @@ impl PollingTask {
                     }
                 }
             }
-            CallOutcome::TimedOut => {
-                log::error!(target: LOG,
-                    "Pollster {} on source {} gave no answer within {:.3} s: cancelled, \
-                     its task moves on ({} abandoned call(s) still running)",
-                    p.name, source.name, timeout.as_secs_f64(), engine.pool.abandoned_running());
-                (Outcome::Failed(Failure::TimedOut(timeout)), 0)
-            }
+            // The watcher reports overruns and shutdown itself (`runner`).
+            CallOutcome::TimedOut => (Outcome::Failed(Failure::TimedOut(timeout)), 0),
             CallOutcome::Aborted => (Outcome::Failed(Failure::Aborted), 0),
             CallOutcome::StillRunning => {
                 log::warn!(target: LOG,
@@ -344,7 +337,7 @@ impl PollingTask {
 
     /// collectd's read backoff (plugin-host-anchors §4.3): a run that fails outright
     /// doubles the pollster's effective interval, up to the cap; a success resets it.
-    fn update_backoff(
+    pub(crate) fn update_backoff(
         &self,
         engine: &Engine,
         source: &TaskSource,
@@ -518,7 +511,7 @@ impl PollingTask {
 type DiscoverySlot = Arc<OnceLock<Arc<Vec<Resource>>>>;
 
 /// The state shared by every pollster run of one cycle.
-struct Cycle {
+pub(crate) struct Cycle {
     /// The pollster cache (`ctx.cached`).
     cache: Arc<CycleCache>,
     /// Discovery URL → resources, computed once per cycle.

@@ -326,6 +326,10 @@ impl Publisher for FilePublisher {
     }
 }
 
+/// How long the writer sleeps between looks at the queue while batches keep coming;
+/// also the most a batch, a flush or a close waits for it.
+const LINGER: Duration = Duration::from_millis(5);
+
 fn writer_loop(
     description: &str,
     mut writer: impl Write,
@@ -345,47 +349,62 @@ fn writer_loop(
     };
     // recv fails once every sender is gone (publisher dropped without close) and the
     // queue is drained: flush what we have and end.
-    while let Ok(cmd) = rx.recv() {
-        match cmd {
-            Command::Batch(batch) => {
-                let n = batch.messages.len();
-                line.clear();
-                for m in &batch.messages {
-                    m.write_json(&mut line);
-                    line.push(b'\n');
-                }
-                let mut res = writer.write_all(&line);
-                // Flush when idle so lines show up promptly; under load, batches coalesce.
-                if res.is_ok() && rx.is_empty() {
-                    res = writer.flush();
-                }
-                match res {
-                    Ok(()) => {
-                        counters.written.fetch_add(n as u64, Ordering::Relaxed);
-                        if failing {
-                            log::info!("{description}: writing again");
-                            failing = false;
+    'idle: while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        loop {
+            while let Some(cmd) = next.take().or_else(|| rx.try_recv().ok()) {
+                match cmd {
+                    Command::Batch(batch) => {
+                        let n = batch.messages.len();
+                        line.clear();
+                        for m in &batch.messages {
+                            m.write_json(&mut line);
+                            line.push(b'\n');
                         }
-                    }
-                    Err(e) => {
-                        counters.dropped.fetch_add(n as u64, Ordering::Relaxed);
-                        if !failing {
-                            log::error!(
-                                "{description}: write failed, dropping messages until it recovers: {e}"
-                            );
-                            failing = true;
+                        let mut res = writer.write_all(&line);
+                        // Flush when idle so lines show up promptly; under load, batches coalesce.
+                        if res.is_ok() && rx.is_empty() {
+                            res = writer.flush();
                         }
-                        error.get_or_insert(e);
+                        match res {
+                            Ok(()) => {
+                                counters.written.fetch_add(n as u64, Ordering::Relaxed);
+                                if failing {
+                                    log::info!("{description}: writing again");
+                                    failing = false;
+                                }
+                            }
+                            Err(e) => {
+                                counters.dropped.fetch_add(n as u64, Ordering::Relaxed);
+                                if !failing {
+                                    log::error!(
+                                        "{description}: write failed, dropping messages until it recovers: {e}"
+                                    );
+                                    failing = true;
+                                }
+                                error.get_or_insert(e);
+                            }
+                        }
+                        counters.pending.fetch_sub(n, Ordering::Relaxed);
+                    }
+                    Command::Flush(ack) => {
+                        let _ = ack.send(finish(&mut writer, &mut error));
+                    }
+                    Command::Stop(ack) => {
+                        let _ = ack.send(finish(&mut writer, &mut error));
+                        return;
                     }
                 }
-                counters.pending.fetch_sub(n, Ordering::Relaxed);
             }
-            Command::Flush(ack) => {
-                let _ = ack.send(finish(&mut writer, &mut error));
-            }
-            Command::Stop(ack) => {
-                let _ = ack.send(finish(&mut writer, &mut error));
-                return;
+            // Drained. A polling run sends its batches in a burst: instead of being
+            // woken by each one (a cross-thread wake costs more CPU than writing a
+            // batch), sleep through the burst and collect what came. The burst is over
+            // when a whole LINGER passes without a batch.
+            std::thread::sleep(LINGER);
+            match rx.try_recv() {
+                Ok(cmd) => next = Some(cmd),
+                Err(crossbeam_channel::TryRecvError::Empty) => continue 'idle,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => break 'idle,
             }
         }
     }
