@@ -586,9 +586,11 @@ fn a_hung_pollster_times_out_and_its_task_moves_on() {
 fn a_hung_pollster_among_parallel_ones_is_abandoned_and_the_rest_are_polled() {
     // Two runners share the source; the one stuck in to.hang is abandoned at the
     // timeout and another runner takes over whatever the first had not started.
-    let cfg = Config::new()
-        .with("polling", "pollster_timeout", 0.3)
-        .with("polling", "threads_to_process_pollsters", 2);
+    let cfg = Config::new().with("polling", "pollster_timeout", 0.3).with(
+        "polling",
+        "threads_to_process_pollsters",
+        2,
+    );
     let yaml = "sources:\n  - name: par\n    interval: 60\n    meters: ['par.*']\n";
     let (agent, publisher) = agent(
         &cfg,

@@ -26,12 +26,24 @@ use longshore_publisher::{Batch, FileOptions, FilePublisher, MessageFactory, Pub
 
 const METERS: usize = 30;
 
-fn cpu_time() -> Duration {
+fn rusage() -> libc::rusage {
     // SAFETY: getrusage fills the struct we own.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    ru
+}
+
+fn cpu_time() -> Duration {
+    let ru = rusage();
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Context switches of all threads so far: thread hand-offs, counted without the
+/// timing noise of a shared machine.
+fn context_switches() -> i64 {
+    let ru = rusage();
+    ru.ru_nvcsw + ru.ru_nivcsw
 }
 
 fn synthetic_library() -> PathBuf {
@@ -67,6 +79,7 @@ struct Row {
     samples: usize,
     cpu_us_per_sample: f64,
     wall_ms_per_cycle: f64,
+    switches_per_cycle: f64,
 }
 
 fn run_engine(lib: &Library, resources: usize, measures: usize) -> Row {
@@ -121,14 +134,16 @@ fn run_engine(lib: &Library, resources: usize, measures: usize) -> Row {
     let per_measure = (100_000 / expected).max(1);
     let mut cpu = Vec::new();
     let mut wall = Vec::new();
+    let mut switches = Vec::new();
     for _ in 0..measures {
-        let (c0, w0) = (cpu_time(), Instant::now());
+        let (c0, w0, s0) = (cpu_time(), Instant::now(), context_switches());
         for _ in 0..per_measure {
             let r = agent.poll_once(); // includes the publisher's flush
             assert!(r.is_success(), "{r:?}");
             assert_eq!(r.samples(), expected);
         }
-        let (c1, w1) = (cpu_time(), w0.elapsed());
+        let (c1, w1, s1) = (cpu_time(), w0.elapsed(), context_switches());
+        switches.push((s1 - s0) as f64 / per_measure as f64);
         let n = (expected * per_measure) as f64;
         cpu.push((c1 - c0).as_secs_f64() * 1e6 / n);
         wall.push(w1.as_secs_f64() * 1e3 / per_measure as f64);
@@ -149,6 +164,7 @@ fn run_engine(lib: &Library, resources: usize, measures: usize) -> Row {
         samples: expected,
         cpu_us_per_sample: median(cpu),
         wall_ms_per_cycle: median(wall),
+        switches_per_cycle: median(switches),
     }
 }
 
@@ -248,8 +264,8 @@ fn main() {
     println!("  stamp + sign + JSON line:            {:.3}", b.sign_json);
     let baseline = b.plugin + b.sign_json;
     println!("  plugin + sign + JSON (the floor):    {baseline:.3}\n");
-    println!("| instances | samples/cycle | CPU us/sample | vs baseline | wall ms/cycle |");
-    println!("|---:|---:|---:|---:|---:|");
+    println!("| instances | samples/cycle | CPU us/sample | vs baseline | wall ms/cycle | context switches/cycle |");
+    println!("|---:|---:|---:|---:|---:|---:|");
     let mut rows = Vec::new();
     // `LONGSHORE_BENCH_INSTANCES=3334,10000` runs only those sizes (for profiling).
     let sizes: Vec<usize> = std::env::var("LONGSHORE_BENCH_INSTANCES")
@@ -259,11 +275,12 @@ fn main() {
     for resources in sizes {
         let row = run_engine(&lib, resources, 5);
         println!(
-            "| {resources} | {} | {:.3} | {:.2}x | {:.1} |",
+            "| {resources} | {} | {:.3} | {:.2}x | {:.1} | {:.0} |",
             row.samples,
             row.cpu_us_per_sample,
             row.cpu_us_per_sample / baseline,
-            row.wall_ms_per_cycle
+            row.wall_ms_per_cycle,
+            row.switches_per_cycle
         );
         rows.push(row);
     }
