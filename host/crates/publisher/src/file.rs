@@ -13,7 +13,7 @@
 use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -143,6 +143,9 @@ pub struct FilePublisher {
     /// is enqueued after `close` sent its stop command.
     closed: RwLock<bool>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// The writer thread, and whether it is lingering (parked with a timeout).
+    writer: std::thread::Thread,
+    lingering: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for FilePublisher {
@@ -190,12 +193,14 @@ impl FilePublisher {
     ) -> Result<FilePublisher, PublishError> {
         let (tx, rx) = crossbeam_channel::bounded(options.queue_batches.max(1));
         let counters = Arc::new(Counters::default());
+        let lingering = Arc::new(AtomicBool::new(false));
         let worker = {
             let counters = Arc::clone(&counters);
+            let lingering = Arc::clone(&lingering);
             let name = description.to_owned();
             std::thread::Builder::new()
                 .name("file-publisher".into())
-                .spawn(move || writer_loop(&name, writer, &rx, &counters))
+                .spawn(move || writer_loop(&name, writer, &rx, &counters, &lingering))
                 .map_err(|source| PublishError::Io {
                     path: description.to_owned(),
                     source,
@@ -207,7 +212,9 @@ impl FilePublisher {
             tx,
             counters,
             closed: RwLock::new(false),
+            writer: worker.thread().clone(),
             worker: Mutex::new(Some(worker)),
+            lingering,
         })
     }
 
@@ -280,7 +287,12 @@ impl Publisher for FilePublisher {
             .tx
             .send_timeout(Command::Batch(batch), self.options.publish_wait)
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if self.tx.len() >= WAKE_AT && self.lingering.load(Ordering::Acquire) {
+                    self.writer.unpark();
+                }
+                Ok(())
+            }
             Err(SendTimeoutError::Timeout(Command::Batch(batch))) => {
                 self.counters.pending.fetch_sub(n, Ordering::Relaxed);
                 let total = self.counters.dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
@@ -329,12 +341,16 @@ impl Publisher for FilePublisher {
 /// How long the writer sleeps between looks at the queue while batches keep coming;
 /// also the most a batch, a flush or a close waits for it.
 const LINGER: Duration = Duration::from_millis(5);
+/// Queued batches at which `publish` wakes a lingering writer: bounds the messages held
+/// in memory during a fast burst (each is ~0.5 KB with its sample).
+const WAKE_AT: usize = 8;
 
 fn writer_loop(
     description: &str,
     mut writer: impl Write,
     rx: &Receiver<Command>,
     counters: &Counters,
+    lingering: &AtomicBool,
 ) {
     let mut line = Vec::with_capacity(64 * 1024);
     // The first write error since the last flush, reported by the next flush.
@@ -398,9 +414,12 @@ fn writer_loop(
             }
             // Drained. A polling run sends its batches in a burst: instead of being
             // woken by each one (a cross-thread wake costs more CPU than writing a
-            // batch), sleep through the burst and collect what came. The burst is over
-            // when a whole LINGER passes without a batch.
-            std::thread::sleep(LINGER);
+            // batch), sleep through the burst and collect what came, unless `publish`
+            // finds WAKE_AT batches waiting. The burst is over when a whole LINGER
+            // passes without a batch.
+            lingering.store(true, Ordering::Release);
+            std::thread::park_timeout(LINGER);
+            lingering.store(false, Ordering::Release);
             match rx.try_recv() {
                 Ok(cmd) => next = Some(cmd),
                 Err(crossbeam_channel::TryRecvError::Empty) => continue 'idle,
