@@ -121,7 +121,8 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 enum Command {
-    Batch(Batch),
+    /// A batch's JSON lines and how many messages they are.
+    Lines(Vec<u8>, usize),
     Flush(Sender<Result<(), io::Error>>),
     Stop(Sender<Result<(), io::Error>>),
 }
@@ -146,6 +147,8 @@ pub struct FilePublisher {
     /// The writer thread, and whether it is lingering (parked with a timeout).
     writer: std::thread::Thread,
     lingering: Arc<AtomicBool>,
+    /// Bytes per line of the last batch: sizes the next batch's buffer.
+    line_hint: AtomicUsize,
 }
 
 impl std::fmt::Debug for FilePublisher {
@@ -215,6 +218,7 @@ impl FilePublisher {
             writer: worker.thread().clone(),
             worker: Mutex::new(Some(worker)),
             lingering,
+            line_hint: AtomicUsize::new(1024),
         })
     }
 
@@ -282,10 +286,26 @@ impl Publisher for FilePublisher {
         if n == 0 {
             return Ok(());
         }
+        // The lines are made here, on the polling thread that made the messages: their
+        // samples are then freed by the thread that allocated them (cheap), and only
+        // one buffer crosses to the writer.
+        let hint = self.line_hint.load(Ordering::Relaxed);
+        let mut lines = Vec::with_capacity(n * hint + hint / 2);
+        for m in &batch.messages {
+            m.write_json(&mut lines);
+            lines.push(b'\n');
+        }
+        self.line_hint.store(lines.len() / n, Ordering::Relaxed);
+        let Batch {
+            source,
+            pollster,
+            messages,
+        } = batch;
+        drop(messages);
         self.counters.pending.fetch_add(n, Ordering::Relaxed);
         match self
             .tx
-            .send_timeout(Command::Batch(batch), self.options.publish_wait)
+            .send_timeout(Command::Lines(lines, n), self.options.publish_wait)
         {
             Ok(()) => {
                 if self.tx.len() >= WAKE_AT && self.lingering.load(Ordering::Acquire) {
@@ -293,15 +313,13 @@ impl Publisher for FilePublisher {
                 }
                 Ok(())
             }
-            Err(SendTimeoutError::Timeout(Command::Batch(batch))) => {
+            Err(SendTimeoutError::Timeout(_)) => {
                 self.counters.pending.fetch_sub(n, Ordering::Relaxed);
                 let total = self.counters.dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
                 log::warn!(
-                    "{}: queue full for {:?}, dropped {n} message(s) of {} in source {} ({total} dropped so far)",
+                    "{}: queue full for {:?}, dropped {n} message(s) of {pollster} in source {source} ({total} dropped so far)",
                     self.description,
                     self.options.publish_wait,
-                    batch.pollster,
-                    batch.source
                 );
                 Ok(())
             }
@@ -352,7 +370,6 @@ fn writer_loop(
     counters: &Counters,
     lingering: &AtomicBool,
 ) {
-    let mut line = Vec::with_capacity(64 * 1024);
     // The first write error since the last flush, reported by the next flush.
     let mut error: Option<io::Error> = None;
     let mut failing = false;
@@ -370,14 +387,8 @@ fn writer_loop(
         loop {
             while let Some(cmd) = next.take().or_else(|| rx.try_recv().ok()) {
                 match cmd {
-                    Command::Batch(batch) => {
-                        let n = batch.messages.len();
-                        line.clear();
-                        for m in &batch.messages {
-                            m.write_json(&mut line);
-                            line.push(b'\n');
-                        }
-                        let mut res = writer.write_all(&line);
+                    Command::Lines(lines, n) => {
+                        let mut res = writer.write_all(&lines);
                         // Flush when idle so lines show up promptly; under load, batches coalesce.
                         if res.is_ok() && rx.is_empty() {
                             res = writer.flush();
@@ -469,5 +480,95 @@ mod tests {
             assert!(err.starts_with(bad.trim()), "{err}");
             assert!(err.contains("expected file:///absolute/path"), "{err}");
         }
+    }
+
+    /// A writer whose first write waits for `gate`: the writer thread is then busy and
+    /// the queue fills behind it.
+    struct Gated {
+        gate: Option<Receiver<()>>,
+        out: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Gated {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if let Some(gate) = self.gate.take() {
+                let _ = gate.recv_timeout(Duration::from_secs(30));
+            }
+            self.out.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn batch(pollster: &str, n: usize) -> Batch {
+        use longshore_plugin_api::{Sample, SampleType};
+        let factory = crate::MessageFactory::new("secret", "openstack");
+        let ts: Arc<str> = "2026-11-22T08:00:00.000000".into();
+        Batch {
+            source: "src".into(),
+            pollster: pollster.into(),
+            messages: (0..n)
+                .map(|i| {
+                    let s =
+                        Sample::new(pollster, SampleType::Gauge, "B", i as i64, format!("r{i}"));
+                    factory.message_at(s, &ts, 1.5)
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn lines_in_order_and_a_full_queue_drops_after_the_wait() {
+        let (open, gate) = crossbeam_channel::bounded(1);
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let p = FilePublisher::with_writer(
+            "gated",
+            Gated {
+                gate: Some(gate),
+                out: Arc::clone(&out),
+            },
+            FileOptions {
+                queue_batches: 1,
+                publish_wait: Duration::from_millis(50),
+            },
+        )
+        .unwrap();
+        // The writer takes the first batch and waits in its write; the second fills
+        // the queue; the third finds no room within 50 ms and is dropped.
+        p.publish(batch("m.a", 2)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while p.tx.len() > 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        p.publish(batch("m.b", 3)).unwrap();
+        p.publish(batch("m.c", 4)).unwrap();
+        assert_eq!(p.stats().dropped, 4);
+        open.send(()).unwrap();
+        p.flush(Duration::from_secs(10)).unwrap();
+        let stats = p.stats();
+        assert_eq!((stats.written, stats.pending), (5, 0));
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        let names: Vec<&str> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert!(v["message_signature"]
+                    .as_str()
+                    .is_some_and(|s| s.len() == 64));
+                match v["counter_name"].as_str().unwrap() {
+                    "m.a" => "a",
+                    "m.b" => "b",
+                    other => panic!("unexpected {other}"),
+                }
+            })
+            .collect();
+        assert_eq!(names, ["a", "a", "b", "b", "b"]);
+        p.close(Duration::from_secs(10)).unwrap();
+        assert!(matches!(
+            p.publish(batch("m.d", 1)),
+            Err(PublishError::Closed(_))
+        ));
     }
 }
