@@ -539,7 +539,7 @@ mod tests {
         // the queue; the third finds no room within 50 ms and is dropped.
         p.publish(batch("m.a", 2)).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while p.tx.len() > 0 && Instant::now() < deadline {
+        while !p.tx.is_empty() && Instant::now() < deadline {
             std::thread::yield_now();
         }
         p.publish(batch("m.b", 3)).unwrap();
