@@ -39,7 +39,8 @@
 //! - samples produced before a pollster error or panic are published (Ceilometer drops
 //!   the unsent partial batch);
 //! - every plugin call has a timeout (`[polling] pollster_timeout`, default the task's
-//!   interval capped at 60 s): a hung call is cancelled and abandoned, its task moves on;
+//!   interval capped at 60 s): a hung call is cancelled and abandoned, its task moves on
+//!   (pollster calls run on a runner thread watched by the task thread, `runner`);
 //! - a pollster that fails outright (error without samples, panic, timeout) is backed
 //!   off like a collectd read plugin: its interval doubles per consecutive failure up
 //!   to `[polling] max_backoff_interval` (86400 s), reset by one success;

@@ -1,7 +1,7 @@
 //! The file publisher: every meter message as one line of Python-identical JSON, to a
 //! file (`file:///path` or a plain path, appended) or standard output (`-`, `stdout`).
-//! A writer thread does the I/O behind a bounded queue, so `publish` never waits on the
-//! disk for long.
+//! `publish` renders a batch's lines on the caller's thread; a writer thread does the
+//! I/O behind a bounded queue, so `publish` never waits on the disk for long.
 //!
 //! Overload policy: the queue holds [`FileOptions::queue_batches`] batches. When it is
 //! full, `publish` waits up to [`FileOptions::publish_wait`] for room, then drops the
