@@ -216,3 +216,43 @@ fn shutdown_cancels_calls_that_outlive_the_bound() {
         Outcome::Failed(longshore_polling::Failure::Aborted)
     );
 }
+
+#[test]
+fn a_call_due_after_the_abort_is_not_made() {
+    // The runner is inside a slow discovery when the shutdown bound runs out: the
+    // discovery is interrupted, and the pollster, which still has a static resource,
+    // must not start a call nobody would cancel (it would run its 20 s timeout).
+    let cfg = Config::new()
+        .with("polling", "pollster_timeout", 20)
+        .with("synthetic", "discovery_delay_ms", 1500)
+        .with("synthetic", "slow_ms", 4000);
+    let yaml = "sources:
+  - name: ab
+    interval: 3600
+    meters: ['ab.*']
+    resources: ['static-1']
+    discovery: ['counted']
+";
+    let (running, events, publisher) = started(&cfg, yaml, &[("ab.slow", "slow")]);
+    while !matches!(next_event(&events), AgentEvent::DiscoveryCalled { .. }) {}
+    let t = Instant::now();
+    let report = running.shutdown(Duration::from_millis(300));
+    assert!(!report.cycles_finished, "the discovery outlived the bound");
+    let finished = loop {
+        if let AgentEvent::CycleFinished { report, .. } = next_event(&events) {
+            break report;
+        }
+    };
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "the aborted cycle ends within the grace, not after the pollster's timeout: {:?}",
+        t.elapsed()
+    );
+    let slow = &finished.pollsters[0];
+    assert_eq!(
+        slow.outcome,
+        Outcome::Failed(longshore_polling::Failure::Aborted)
+    );
+    assert_eq!((slow.samples, slow.publish_errors), (0, 0));
+    assert!(publisher.messages().is_empty());
+}

@@ -33,6 +33,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// "Stop starting things" and "give up on running calls".
 pub(crate) struct StopSignal {
     stopping: AtomicBool,
+    /// Set just before `abort_tx` is dropped: a runner checks it under its watch lock.
+    aborted: AtomicBool,
     abort_tx: Mutex<Option<Sender<()>>>,
     /// Disconnected (fires in `select!`) once `abort` is called.
     pub(crate) abort_rx: Receiver<()>,
@@ -43,6 +45,7 @@ impl StopSignal {
         let (tx, rx) = crossbeam_channel::bounded(0);
         StopSignal {
             stopping: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
             abort_tx: Mutex::new(Some(tx)),
             abort_rx: rx,
         }
@@ -53,7 +56,11 @@ impl StopSignal {
     fn begin(&self) {
         self.stopping.store(true, Ordering::Release);
     }
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Acquire)
+    }
     fn abort(&self) {
+        self.aborted.store(true, Ordering::Release);
         lock(&self.abort_tx).take();
     }
 }
@@ -96,6 +103,11 @@ pub enum AgentEvent {
         interval: Duration,
         source: String,
         pollster: String,
+    },
+    /// A discovery is being called (once per URL and cycle); emitted just before it.
+    DiscoveryCalled {
+        interval: Duration,
+        url: String,
     },
     /// A slot came while the task's previous cycle was still running.
     CycleSkipped {

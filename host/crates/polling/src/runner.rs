@@ -20,6 +20,8 @@ use crate::report::{Failure, Outcome, PollsterReport, SkipReason};
 use crate::task::Cycle;
 
 const LOG: &str = "longshore::polling";
+/// The task thread's shortest sleep while no call is posted.
+const IDLE_WAKE: Duration = Duration::from_millis(1);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -62,14 +64,23 @@ impl Watch {
         if busy.swap(true, Ordering::AcqRel) {
             return Some(CallOutcome::StillRunning);
         }
-        let started = Instant::now();
-        *lock(&self.current) = Some(Running {
-            index,
-            resources,
-            started,
-            deadline: far_add(started, timeout),
-            ctx: ctx.clone(),
-        });
+        {
+            let mut current = lock(&self.current);
+            // The watcher's last pass after an abort may be over: a call posted now
+            // would be neither cancelled nor abandoned until `timeout` later.
+            if engine.stop.is_aborted() {
+                busy.store(false, Ordering::Release);
+                return Some(CallOutcome::Aborted);
+            }
+            let started = Instant::now();
+            *current = Some(Running {
+                index,
+                resources,
+                started,
+                deadline: far_add(started, timeout),
+                ctx: ctx.clone(),
+            });
+        }
         let result = catch_unwind(AssertUnwindSafe(f));
         busy.store(false, Ordering::Release);
         let mut current = lock(&self.current);
@@ -91,12 +102,14 @@ impl Watch {
 
     /// The watcher's look at the runner at `now`: the call to give up on (past its
     /// deadline, or any call when `all`), else the running call's deadline.
-    fn expire(&self, now: Instant, all: bool) -> Expired {
+    fn expire(&self, engine: &Engine, now: Instant, all: bool) -> Expired {
         let mut current = lock(&self.current);
         match current.as_ref() {
             None => Expired::Idle,
             Some(r) if !all && r.deadline > now => Expired::Until(r.deadline),
             Some(_) => {
+                // Counted under the lock: the runner's `abandoned_returned` comes after.
+                engine.pool.abandoned_call();
                 self.abandoned.store(true, Ordering::Release);
                 current.take().map_or(Expired::Idle, Expired::Abandoned)
             }
@@ -185,10 +198,11 @@ pub(crate) fn run_source(
     let mut aborted = false;
     while !live.is_empty() {
         let now = Instant::now();
-        // A call that starts after `now` ends no earlier than `now + timeout`.
-        let mut wake = far_add(now, timeout);
+        // A call that starts after `now` ends no earlier than `now + timeout` (a tiny
+        // timeout may be overrun by up to IDLE_WAKE rather than polled for).
+        let mut wake = far_add(now, timeout.max(IDLE_WAKE));
         let mut restart = 0;
-        live.retain(|(_, watch)| match watch.expire(now, aborted) {
+        live.retain(|(_, watch)| match watch.expire(engine, now, aborted) {
             Expired::Idle => true,
             Expired::Until(deadline) => {
                 wake = wake.min(deadline);
@@ -258,7 +272,6 @@ fn abandoned(
     aborted: bool,
 ) -> (PollsterReport, usize) {
     running.ctx.cancel();
-    engine.pool.abandoned_call();
     let t = &engine.tasks[task];
     let src = &t.sources[source];
     let p = &src.pollsters[running.index];
@@ -282,6 +295,17 @@ fn abandoned(
 
 /// A runner: the source's next pollster, until none is left or it is abandoned.
 fn runner(run: &SourceRun, id: usize, watch: &Watch) {
+    // Sent on every way out, unwinding included (an abandoned runner was already
+    // dropped from the task thread's list and sends nothing).
+    struct Exit<'a>(&'a SourceRun, usize, &'a Watch);
+    impl Drop for Exit<'_> {
+        fn drop(&mut self) {
+            if !self.2.is_abandoned() {
+                let _ = self.0.exits.send(self.1);
+            }
+        }
+    }
+    let _exit = Exit(run, id, watch);
     let engine = &run.engine;
     let task = &engine.tasks[run.task];
     let source = &task.sources[run.source];
@@ -310,5 +334,4 @@ fn runner(run: &SourceRun, id: usize, watch: &Watch) {
         });
         lock(&run.reports)[i] = Some(report);
     }
-    let _ = run.exits.send(id);
 }

@@ -476,6 +476,10 @@ impl PollingTask {
                 .entry(url.to_string())
                 .or_default(),
         );
+        engine.emit(crate::agent::AgentEvent::DiscoveryCalled {
+            interval: self.interval,
+            url: url.to_string(),
+        });
         let ctx = CallContext::new(Arc::clone(&cycle.cache), Arc::new(AtomicBool::new(false)));
         let timeout = engine.options.timeout_for(self.interval);
         let call = {

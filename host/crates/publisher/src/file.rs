@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 
 use crate::{Batch, PublishError, Publisher};
 
@@ -254,7 +254,8 @@ impl FilePublisher {
         let deadline = Instant::now() + timeout;
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
         match self.tx.send_deadline(make(ack_tx), deadline) {
-            Ok(()) => {}
+            // Not worth a linger's wait.
+            Ok(()) => self.writer.unpark(),
             Err(SendTimeoutError::Timeout(_)) => return Err(self.timeout_error(timeout)),
             Err(SendTimeoutError::Disconnected(_)) => {
                 return Err(PublishError::Closed(self.description.clone()))
@@ -303,12 +304,19 @@ impl Publisher for FilePublisher {
         } = batch;
         drop(messages);
         self.counters.pending.fetch_add(n, Ordering::Relaxed);
-        match self
-            .tx
-            .send_timeout(Command::Lines(lines, n), self.options.publish_wait)
-        {
+        let sent = match self.tx.try_send(Command::Lines(lines, n)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(cmd)) => {
+                // Never wait for room while the writer sleeps through its linger.
+                self.writer.unpark();
+                self.tx.send_timeout(cmd, self.options.publish_wait)
+            }
+            Err(TrySendError::Disconnected(cmd)) => Err(SendTimeoutError::Disconnected(cmd)),
+        };
+        match sent {
             Ok(()) => {
-                if self.tx.len() >= WAKE_AT && self.lingering.load(Ordering::Acquire) {
+                let wake_at = WAKE_AT.min(self.options.queue_batches.max(1));
+                if self.tx.len() >= wake_at && self.lingering.load(Ordering::Acquire) {
                     self.writer.unpark();
                 }
                 Ok(())
@@ -570,5 +578,38 @@ mod tests {
             p.publish(batch("m.d", 1)),
             Err(PublishError::Closed(_))
         ));
+    }
+
+    #[test]
+    fn a_queue_smaller_than_the_wake_threshold_still_drains_at_once() {
+        // The writer lingers 5 ms between bursts; a publish that finds the queue full
+        // must wake it rather than wait out the linger. Without that, 400 batches
+        // through a 1-slot queue take 400 lingers (2 s); with it, a few ms.
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let p = FilePublisher::with_writer(
+            "small",
+            Gated {
+                gate: None,
+                out: Arc::clone(&out),
+            },
+            FileOptions {
+                queue_batches: 1,
+                publish_wait: Duration::from_secs(5),
+            },
+        )
+        .unwrap();
+        let t = Instant::now();
+        for i in 0..400 {
+            p.publish(batch(&format!("m.{i}"), 1)).unwrap();
+        }
+        let took = t.elapsed();
+        p.close(Duration::from_secs(10)).unwrap();
+        assert_eq!((p.stats().dropped, p.stats().written), (0, 400));
+        let lines = out.lock().unwrap().iter().filter(|b| **b == b'\n').count();
+        assert_eq!(lines, 400);
+        assert!(
+            took < Duration::from_secs(1),
+            "publish waited out lingers: {took:?}"
+        );
     }
 }
