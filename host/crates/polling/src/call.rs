@@ -102,7 +102,7 @@ impl CallPool {
         if spawn {
             let shared = Arc::clone(&self.shared);
             std::thread::Builder::new()
-                .name("longshore-call".into())
+                .name("longshore-poll".into())
                 .spawn(move || worker(&shared))
                 .map_err(|e| format!("cannot start a call thread: {e}"))?;
         }
