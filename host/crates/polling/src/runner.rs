@@ -209,9 +209,9 @@ pub(crate) fn run_source(
                 true
             }
             Expired::Abandoned(running) => {
+                let i = running.index;
                 let report = abandoned(engine, task, source, slot, timeout, running, aborted);
-                let i = report.1;
-                lock(&run.reports)[i] = Some(report.0);
+                lock(&run.reports)[i] = Some(report);
                 restart += 1;
                 false
             }
@@ -270,7 +270,7 @@ fn abandoned(
     timeout: Duration,
     running: Running,
     aborted: bool,
-) -> (PollsterReport, usize) {
+) -> PollsterReport {
     running.ctx.cancel();
     let t = &engine.tasks[task];
     let src = &t.sources[source];
@@ -290,7 +290,7 @@ fn abandoned(
     report.outcome = outcome;
     report.resources = running.resources;
     report.duration = running.started.elapsed();
-    (report, running.index)
+    report
 }
 
 /// A runner: the source's next pollster, until none is left or it is abandoned.

@@ -117,17 +117,12 @@ impl PollingTask {
     /// deduplicated and forgotten (at N=1000 instances the cycle-long sets of 36
     /// compute pollsters held about 1 MiB).
     pub(crate) fn finish(&mut self) {
-        let mut count: HashMap<&str, usize> = HashMap::new();
+        let mut count: HashMap<String, usize> = HashMap::new();
         for p in self.sources.iter().flat_map(|s| &s.pollsters) {
-            *count.entry(p.name.as_str()).or_default() += 1;
+            *count.entry(p.name.clone()).or_default() += 1;
         }
-        let shared: HashSet<String> = count
-            .into_iter()
-            .filter(|(_, n)| *n > 1)
-            .map(|(name, _)| name.to_string())
-            .collect();
         for p in self.sources.iter_mut().flat_map(|s| &mut s.pollsters) {
-            p.keep_history = shared.contains(&p.name);
+            p.keep_history = count[&p.name] > 1;
         }
     }
 

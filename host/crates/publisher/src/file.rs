@@ -367,8 +367,8 @@ impl Publisher for FilePublisher {
 /// How long the writer sleeps between looks at the queue while batches keep coming;
 /// also the most a batch, a flush or a close waits for it.
 const LINGER: Duration = Duration::from_millis(5);
-/// Queued batches at which `publish` wakes a lingering writer: bounds the messages held
-/// in memory during a fast burst (each is ~0.5 KB with its sample).
+/// Queued batches at which `publish` wakes a lingering writer: bounds the lines held in
+/// memory during a fast burst (~1.2 KB per compute message).
 const WAKE_AT: usize = 8;
 
 fn writer_loop(
