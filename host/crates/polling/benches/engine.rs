@@ -25,6 +25,8 @@ use longshore_publisher::message::{monotonic_now, polling_timestamp};
 use longshore_publisher::{Batch, FileOptions, FilePublisher, MessageFactory, PublishError};
 
 const METERS: usize = 30;
+/// The engine's default `batch_size`, as the baselines batch.
+const BATCH: usize = 50;
 
 fn rusage() -> libc::rusage {
     // SAFETY: getrusage fills the struct we own.
@@ -213,19 +215,26 @@ fn run_baseline(lib: &Library, resources: usize, rounds: usize) -> Baseline {
             }
             1 => {
                 let ts: Arc<str> = ts.into();
-                for s in samples {
-                    std::hint::black_box(factory.message_at(s, &ts, mono));
+                let mut samples = samples.into_iter();
+                while samples.len() > 0 {
+                    let mut batch = Vec::with_capacity(BATCH);
+                    factory.extend_at(samples.by_ref().take(BATCH), &ts, mono, &mut batch);
+                    std::hint::black_box(batch);
                 }
                 sign.push((cpu_time() - c1).as_secs_f64() * 1e6 / n);
             }
             _ => {
                 let ts: Arc<str> = ts.into();
-                for s in samples {
-                    let m = factory.message_at(s, &ts, mono);
-                    out.clear();
-                    m.write_json(&mut out);
-                    out.push(b'\n');
-                    std::io::Write::write_all(&mut sink, &out).expect("write");
+                let mut samples = samples.into_iter();
+                while samples.len() > 0 {
+                    let mut batch = Vec::with_capacity(BATCH);
+                    factory.extend_at(samples.by_ref().take(BATCH), &ts, mono, &mut batch);
+                    for m in batch {
+                        out.clear();
+                        m.write_json(&mut out);
+                        out.push(b'\n');
+                        std::io::Write::write_all(&mut sink, &out).expect("write");
+                    }
                 }
                 std::io::Write::flush(&mut sink).expect("flush");
                 sign_json.push((cpu_time() - c1).as_secs_f64() * 1e6 / n);

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use hmac::Mac;
 use longshore_plugin_api::{Map, Resource, Sample, SampleType};
+use longshore_publisher::hmac4::{HmacKey, LANES};
 use longshore_publisher::notification::{
     encode_notification_into, NotificationIds, EVENT_TYPE, PUBLISHER_ID,
 };
@@ -143,21 +144,25 @@ fn main() {
     let pipeline = measure(
         || template.clone(),
         |samples| {
+            let mut samples = samples.into_iter();
             let mut batch: Vec<MeterMessage> = Vec::with_capacity(BATCH);
-            for s in samples {
-                batch.push(factory.message_at(s, &ts, 1.0));
-                if batch.len() == BATCH {
-                    body.clear();
-                    encode_notification_into(
-                        &mut body,
-                        &batch,
-                        PUBLISHER_ID,
-                        EVENT_TYPE,
-                        &notif_ids,
-                    );
-                    black_box(&body);
-                    batch.clear();
-                }
+            while samples.len() > 0 {
+                batch.clear();
+                factory.extend_at(samples.by_ref().take(BATCH), &ts, 1.0, &mut batch);
+                body.clear();
+                encode_notification_into(&mut body, &batch, PUBLISHER_ID, EVENT_TYPE, &notif_ids);
+                black_box(&body);
+            }
+        },
+    );
+    let factory_batch = measure(
+        || template.clone(),
+        |samples| {
+            let mut samples = samples.into_iter();
+            while samples.len() > 0 {
+                let mut batch = Vec::with_capacity(BATCH);
+                factory.extend_at(samples.by_ref().take(BATCH), &ts, 1.0, &mut batch);
+                black_box(batch);
             }
         },
     );
@@ -173,11 +178,15 @@ fn main() {
     if std::env::var_os("SIGN_BENCH_PROFILE").is_some() {
         for _ in 0..200 {
             let mut out = Vec::with_capacity(2048);
-            for s in template.clone() {
-                let m = factory.message_at(s, &ts, 1.0);
-                out.clear();
-                m.write_json(&mut out);
-                black_box(&out);
+            let mut samples = template.clone().into_iter();
+            while samples.len() > 0 {
+                let mut batch = Vec::with_capacity(BATCH);
+                factory.extend_at(samples.by_ref().take(BATCH), &ts, 1.0, &mut batch);
+                for m in batch {
+                    out.clear();
+                    m.write_json(&mut out);
+                    black_box(&out);
+                }
             }
         }
         return;
@@ -278,6 +287,23 @@ fn main() {
             }
         },
     );
+    // The same HMAC, four messages at once (what `MessageFactory::extend_at` does).
+    let key = HmacKey::new(b"peer-telemetry-secret");
+    let mut inputs: [Vec<u8>; LANES] = std::array::from_fn(|_| Vec::with_capacity(2048));
+    let hmac4_floor = measure(
+        || (),
+        |()| {
+            for _ in 0..N / LANES {
+                for i in &mut inputs {
+                    i.clear();
+                    i.extend_from_slice(black_box(&input));
+                }
+                let mut out = [[0u8; 32]; LANES];
+                key.sign(&mut inputs, &mut out);
+                black_box(out);
+            }
+        },
+    );
     let serde_baseline = measure(
         || (),
         |()| {
@@ -291,21 +317,25 @@ fn main() {
         "longshore-publisher bench: {N} compute samples per run, {RUNS} runs, \
          {one} bytes of JSON per message; ns per sample"
     );
-    println!("  {:<64} {:>7} {:>7} {:>9}", "", "median", "min", "/serde");
+    println!("  {:<70} {:>7} {:>7} {:>9}", "", "median", "min", "/serde");
     let row = |name: &str, s: &Stats| {
         println!(
-            "  {name:<64} {:>7.0} {:>7.0} {:>8.2}x",
+            "  {name:<70} {:>7.0} {:>7.0} {:>8.2}x",
             s.median,
             s.min,
             s.median / serde_baseline.median
         )
     };
     row(
-        "pipeline: MessageFactory::message_at + v2 body (batches of 50)",
+        "pipeline: MessageFactory::extend_at + v2 body (batches of 50)",
         &pipeline,
     );
     row(
-        "MessageFactory::message_at (owned sample: uuid1 + sign)",
+        "MessageFactory::extend_at (owned samples: uuid1 + sign, 4 at once)",
+        &factory_batch,
+    );
+    row(
+        "MessageFactory::message_at (owned sample: uuid1 + sign, one at once)",
         &factory_build,
     );
     row("  of which dropping the MeterMessage", &meter_drop);
@@ -333,6 +363,10 @@ fn main() {
             input.len()
         ),
         &hmac_floor,
+    );
+    row(
+        &format!("  the same, {LANES} messages at once (hmac4, per message)"),
+        &hmac4_floor,
     );
     row("pyjson::write_map only", &pyjson_only);
     row("encode_notification_into only (batches of 50)", &envelope);

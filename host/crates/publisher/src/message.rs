@@ -10,7 +10,7 @@ use longshore_plugin_api::{Map, Sample, Value};
 use crate::ids::Uuid1Generator;
 use crate::metadata::{write_metadata, MetadataCache, RenderedMetadata};
 use crate::pyjson::FloatBuf;
-use crate::signature::{MeterFields, Signer, SIGNATURE_KEY};
+use crate::signature::{MeterFields, SignScratch, Signer, SIGNATURE_KEY};
 
 pub use crate::clock::{monotonic_now, notification_timestamp, polling_timestamp};
 
@@ -273,18 +273,16 @@ impl Fields {
     }
 }
 
-impl MeterMessage {
-    /// Signs `sample` as Ceilometer's `meter_message_from_counter` would, with
-    /// `timestamp` (when given) in place of the sample's own.
+impl Fields {
+    /// The message of `sample`, not yet signed.
     fn new(
         sample: Sample,
         default_source: &Arc<str>,
         timestamp: Option<&Arc<str>>,
         monotonic_now: f64,
-        signer: &Signer,
         ids: &Uuid1Generator,
         cache: Option<&MetadataCache>,
-    ) -> MeterMessage {
+    ) -> Fields {
         let rendered = cache.and_then(|c| c.get(sample.resource_metadata()));
         let monotonic_time = sample.monotonic_time().unwrap_or(monotonic_now);
         let mut monotonic_repr = [0u8; 32];
@@ -306,11 +304,32 @@ impl MeterMessage {
             rendered,
         };
         ids.next_str(&mut f.message_id);
+        f
+    }
+
+    fn sign(&mut self, signer: &Signer) {
         let mut sig = [0u8; 64];
-        f.signed = signer
-            .sign_meter_into(&f.signed_fields(), &mut sig)
+        self.signed = signer
+            .sign_meter_into(&self.signed_fields(), &mut sig)
             .is_some();
-        f.signature = sig;
+        self.signature = sig;
+    }
+}
+
+impl MeterMessage {
+    /// Signs `sample` as Ceilometer's `meter_message_from_counter` would, with
+    /// `timestamp` (when given) in place of the sample's own.
+    fn new(
+        sample: Sample,
+        default_source: &Arc<str>,
+        timestamp: Option<&Arc<str>>,
+        monotonic_now: f64,
+        signer: &Signer,
+        ids: &Uuid1Generator,
+        cache: Option<&MetadataCache>,
+    ) -> MeterMessage {
+        let mut f = Fields::new(sample, default_source, timestamp, monotonic_now, ids, cache);
+        f.sign(signer);
         MeterMessage(Repr::Fields(f))
     }
 
@@ -456,6 +475,53 @@ impl MessageFactory {
         )
     }
 
+    /// The signed messages of `samples`, stamped with `timestamp` (the pollster run's,
+    /// shared by its messages), appended to `out`: [`MessageFactory::message_at`] of each,
+    /// signed [`Signer::GROUP`] at a time, which costs much less per message.
+    pub fn extend_at(
+        &self,
+        samples: impl IntoIterator<Item = Sample>,
+        timestamp: &Arc<str>,
+        monotonic_now: f64,
+        out: &mut Vec<MeterMessage>,
+    ) {
+        let mut samples = samples.into_iter();
+        let mut scratch = SignScratch::new();
+        loop {
+            let mut group: [Option<Fields>; Signer::GROUP] = Default::default();
+            let mut n = 0;
+            for (slot, s) in group.iter_mut().zip(samples.by_ref()) {
+                *slot = Some(Fields::new(
+                    s,
+                    &self.source,
+                    Some(timestamp),
+                    monotonic_now,
+                    self.ids,
+                    Some(&self.metadata),
+                ));
+                n += 1;
+            }
+            if n == 0 {
+                return;
+            }
+            let mut sigs = [[0u8; 64]; Signer::GROUP];
+            let fields = group.iter().flatten().map(Fields::signed_fields);
+            let signed = self
+                .signer
+                .sign_meters_into(fields, &mut scratch, &mut sigs);
+            for (f, sig) in group.into_iter().flatten().zip(sigs) {
+                out.push(MeterMessage(Repr::Fields(Fields {
+                    signature: sig,
+                    signed,
+                    ..f
+                })));
+            }
+            if n < Signer::GROUP {
+                return;
+            }
+        }
+    }
+
     /// As [`MessageFactory::message`], stamped with `timestamp` (the pollster run's,
     /// shared by its messages) whatever the sample carries.
     pub fn message_at(
@@ -549,6 +615,44 @@ mod tests {
         assert_eq!(m.get("message_signature").and_then(Value::as_str), Some(""));
         let m = f.message(sample(), 1.0).to_map();
         assert_eq!(m.get("source").and_then(Value::as_str), Some("elsewhere"));
+    }
+
+    #[test]
+    fn extend_at_signs_each_message_as_its_dict_would_be_signed() {
+        let secret = "peer-telemetry-secret";
+        let f = MessageFactory::new(secret, "openstack");
+        let ts: Arc<str> = "2025-01-02T03:04:05.123456".into();
+        // Every group remainder, and signing inputs of different block counts in one
+        // group (the metadata grows by 37 bytes per sample).
+        for n in 0..=9usize {
+            let samples: Vec<Sample> = (0..n)
+                .map(|i| {
+                    sample()
+                        .with_metadata("note", "x".repeat(37 * i))
+                        .with_timestamp("ignored")
+                })
+                .collect();
+            let mut out = vec![f.message(sample(), 1.0)];
+            f.extend_at(samples.clone(), &ts, 2.5, &mut out);
+            assert_eq!(out.len(), n + 1, "appends, keeping what was there");
+            for (m, s) in out[1..].iter().zip(&samples) {
+                let map = m.to_map();
+                assert!(crate::signature::verify_signature(&map, secret), "{n}");
+                assert_eq!(map.get("timestamp").and_then(Value::as_str), Some(&*ts));
+                assert_eq!(map.get("monotonic_time").and_then(Value::as_f64), Some(2.5));
+                assert_eq!(
+                    map.get("resource_metadata"),
+                    Some(&Value::from(s.resource_metadata().clone()))
+                );
+            }
+            let ids: std::collections::HashSet<_> =
+                out.iter().filter_map(MeterMessage::message_id).collect();
+            assert_eq!(ids.len(), n + 1, "a fresh message_id each");
+        }
+        let unsigned = MessageFactory::new("", "openstack");
+        let mut out = Vec::new();
+        unsigned.extend_at([sample(), sample()], &ts, 1.0, &mut out);
+        assert!(out.iter().all(|m| m.signature() == Some("")));
     }
 
     #[test]

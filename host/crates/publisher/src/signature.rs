@@ -7,6 +7,7 @@ use sha2::Sha256;
 
 use longshore_plugin_api::{Map, SharedEntries, Value, ValueRef};
 
+use crate::hmac4::{self, HmacKey};
 use crate::metadata::RenderedMetadata;
 
 use crate::pyjson::{format_int, FloatBuf};
@@ -22,6 +23,8 @@ pub const SIGNATURE_KEY: &str = "message_signature";
 pub struct Signer {
     /// None for an empty secret: Ceilometer then signs with the empty string.
     mac: Option<HmacSha256>,
+    /// The same key for signing several messages at once.
+    key: Option<HmacKey>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -35,13 +38,17 @@ impl std::fmt::Debug for Signer {
 
 impl Signer {
     pub fn new(secret: &str) -> Signer {
-        let mac = if secret.is_empty() {
-            None
-        } else {
+        if secret.is_empty() {
+            return Signer {
+                mac: None,
+                key: None,
+            };
+        }
+        Signer {
             // HMAC accepts keys of any length; this cannot fail.
-            HmacSha256::new_from_slice(secret.as_bytes()).ok()
-        };
-        Signer { mac }
+            mac: HmacSha256::new_from_slice(secret.as_bytes()).ok(),
+            key: Some(HmacKey::new(secret.as_bytes())),
+        }
     }
 
     /// Ceilometer's `compute_signature(message, secret)`: 64 lowercase hex digits, or
@@ -79,29 +86,89 @@ impl Signer {
             buf: [0; SINK_LEN],
             len: 0,
         });
+        w.meter(fields);
+        Some(hex_digest(w.sink.finish(), out))
+    }
+
+    /// The signatures of the first [`Signer::GROUP`] meter messages of `fields` at once,
+    /// into `out` (64 hex digits each); false (and nothing written) for an empty secret. Hashing
+    /// several messages together is much faster per message than one at a time (see
+    /// `hmac4`); `scratch` holds their signing inputs and is reused across calls.
+    pub fn sign_meters_into<'f>(
+        &self,
+        fields: impl IntoIterator<Item = MeterFields<'f>>,
+        scratch: &mut SignScratch,
+        out: &mut [[u8; 64]],
+    ) -> bool {
+        let Some(key) = &self.key else {
+            return false;
+        };
+        let mut n = 0;
+        for (f, buf) in fields.into_iter().zip(scratch.inputs.iter_mut()) {
+            buf.clear();
+            Walker::new(&mut *buf).meter(&f);
+            n += 1;
+        }
+        assert!(out.len() >= n, "room for {n} signatures");
+        let mut digests = [[0u8; 32]; hmac4::LANES];
+        key.sign(&mut scratch.inputs[..n], &mut digests[..n]);
+        for (d, o) in digests.iter().zip(out.iter_mut()).take(n) {
+            hex_digest(*d, o);
+        }
+        true
+    }
+
+    /// The most messages [`Signer::sign_meters_into`] signs at once.
+    pub const GROUP: usize = hmac4::LANES;
+}
+
+/// Reusable buffers for [`Signer::sign_meters_into`] (one signing input per message).
+pub struct SignScratch {
+    inputs: [Vec<u8>; hmac4::LANES],
+}
+
+impl SignScratch {
+    pub fn new() -> SignScratch {
+        // A compute message's signing input is about 1.4 KB (plus padding).
+        SignScratch {
+            inputs: std::array::from_fn(|_| Vec::with_capacity(2048)),
+        }
+    }
+}
+
+impl Default for SignScratch {
+    fn default() -> SignScratch {
+        SignScratch::new()
+    }
+}
+
+impl<'m, S: Sink> Walker<'m, S> {
+    /// The leaves of the meter message made of `fields`, without building or sorting the
+    /// top-level dict: its keys are fixed, so their sorted order is a constant
+    /// ([`METER_SIGNING_ORDER`]); only the resource metadata is sorted.
+    fn meter(&mut self, fields: &MeterFields<'m>) {
         // Keep in step with METER_SIGNING_ORDER (a test checks it is sorted).
-        w.leaf_str(b"counter_name", fields.counter_name);
-        w.leaf_str(b"counter_type", fields.counter_type);
-        w.leaf_str(b"counter_unit", fields.counter_unit);
-        w.leaf_value(b"counter_volume", fields.counter_volume);
-        w.leaf_str(b"message_id", fields.message_id);
-        w.leaf_str(b"monotonic_time", fields.monotonic_time);
-        w.leaf_opt(b"project_id", fields.project_id);
-        w.sink.write(b"project_nameNone");
-        w.leaf_str(b"resource_id", fields.resource_id);
-        w.prefix.extend_from_slice(b"resource_metadata:");
+        self.leaf_str(b"counter_name", fields.counter_name);
+        self.leaf_str(b"counter_type", fields.counter_type);
+        self.leaf_str(b"counter_unit", fields.counter_unit);
+        self.leaf_value(b"counter_volume", fields.counter_volume);
+        self.leaf_str(b"message_id", fields.message_id);
+        self.leaf_str(b"monotonic_time", fields.monotonic_time);
+        self.leaf_opt(b"project_id", fields.project_id);
+        self.sink.write(b"project_nameNone");
+        self.leaf_str(b"resource_id", fields.resource_id);
+        self.prefix.extend_from_slice(b"resource_metadata:");
         match fields.rendered {
             Some(r) if r.renders(fields.resource_metadata) => {
-                w.walk_over(fields.resource_metadata, r.signing())
+                self.walk_over(fields.resource_metadata, r.signing())
             }
-            _ => w.walk(fields.resource_metadata),
+            _ => self.walk(fields.resource_metadata),
         }
-        w.prefix.clear();
-        w.leaf_str(b"source", fields.source);
-        w.leaf_opt(b"timestamp", fields.timestamp);
-        w.leaf_opt(b"user_id", fields.user_id);
-        w.sink.write(b"user_nameNone");
-        Some(hex_digest(w.sink.finish(), out))
+        self.prefix.clear();
+        self.leaf_str(b"source", fields.source);
+        self.leaf_opt(b"timestamp", fields.timestamp);
+        self.leaf_opt(b"user_id", fields.user_id);
+        self.sink.write(b"user_nameNone");
     }
 }
 
@@ -204,6 +271,13 @@ trait Sink {
 }
 
 impl Sink for Vec<u8> {
+    fn write(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for &mut Vec<u8> {
+    #[inline]
     fn write(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
     }
