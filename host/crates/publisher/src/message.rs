@@ -273,28 +273,50 @@ impl Fields {
     }
 }
 
+/// A monotonic time with its `repr()`, formatted once for all the messages that use it.
+#[derive(Clone, Copy)]
+struct Monotonic {
+    time: f64,
+    repr: [u8; 32],
+    len: u8,
+}
+
+impl Monotonic {
+    fn new(time: f64) -> Monotonic {
+        let mut repr = [0u8; 32];
+        let mut float_buf = FloatBuf::new();
+        let text = float_buf.format(time).as_bytes();
+        // A float's repr is at most 24 bytes ("-2.2250738585072014e-308").
+        let len = text.len().min(32);
+        repr[..len].copy_from_slice(&text[..len]);
+        Monotonic {
+            time,
+            repr,
+            len: len as u8,
+        }
+    }
+}
+
 impl Fields {
-    /// The message of `sample`, not yet signed.
+    /// The message of `sample`, not yet signed; `now` is used when the sample carries no
+    /// `monotonic_time`.
     fn new(
         sample: Sample,
         default_source: &Arc<str>,
         timestamp: Option<&Arc<str>>,
-        monotonic_now: f64,
+        now: &Monotonic,
         ids: &Uuid1Generator,
         cache: Option<&MetadataCache>,
     ) -> Fields {
         let rendered = cache.and_then(|c| c.get(sample.resource_metadata()));
-        let monotonic_time = sample.monotonic_time().unwrap_or(monotonic_now);
-        let mut monotonic_repr = [0u8; 32];
-        let mut float_buf = FloatBuf::new();
-        let repr = float_buf.format(monotonic_time).as_bytes();
-        // A float's repr is at most 24 bytes ("-2.2250738585072014e-308").
-        let monotonic_len = repr.len().min(32);
-        monotonic_repr[..monotonic_len].copy_from_slice(&repr[..monotonic_len]);
+        let monotonic = match sample.monotonic_time() {
+            Some(t) => Monotonic::new(t),
+            None => *now,
+        };
         let mut f = Fields {
-            monotonic_time,
-            monotonic_repr,
-            monotonic_len: monotonic_len as u8,
+            monotonic_time: monotonic.time,
+            monotonic_repr: monotonic.repr,
+            monotonic_len: monotonic.len,
             sample,
             default_source: Arc::clone(default_source),
             timestamp: timestamp.cloned(),
@@ -328,7 +350,8 @@ impl MeterMessage {
         ids: &Uuid1Generator,
         cache: Option<&MetadataCache>,
     ) -> MeterMessage {
-        let mut f = Fields::new(sample, default_source, timestamp, monotonic_now, ids, cache);
+        let now = Monotonic::new(monotonic_now);
+        let mut f = Fields::new(sample, default_source, timestamp, &now, ids, cache);
         f.sign(signer);
         MeterMessage(Repr::Fields(f))
     }
@@ -487,6 +510,7 @@ impl MessageFactory {
     ) {
         let mut samples = samples.into_iter();
         let mut scratch = SignScratch::new();
+        let now = Monotonic::new(monotonic_now);
         loop {
             let mut group: [Option<Fields>; Signer::GROUP] = Default::default();
             let mut n = 0;
@@ -495,7 +519,7 @@ impl MessageFactory {
                     s,
                     &self.source,
                     Some(timestamp),
-                    monotonic_now,
+                    &now,
                     self.ids,
                     Some(&self.metadata),
                 ));
@@ -649,6 +673,18 @@ mod tests {
                 out.iter().filter_map(MeterMessage::message_id).collect();
             assert_eq!(ids.len(), n + 1, "a fresh message_id each");
         }
+        // A sample's own monotonic_time wins over the batch's.
+        let mut out = Vec::new();
+        let own = sample().with_monotonic_time(9.25);
+        f.extend_at([sample(), own], &ts, 2.5, &mut out);
+        let times: Vec<_> = out
+            .iter()
+            .map(|m| m.to_map().get("monotonic_time").and_then(Value::as_f64))
+            .collect();
+        assert_eq!(times, [Some(2.5), Some(9.25)]);
+        assert!(out
+            .iter()
+            .all(|m| crate::signature::verify_signature(&m.to_map(), secret)));
         let unsigned = MessageFactory::new("", "openstack");
         let mut out = Vec::new();
         unsigned.extend_at([sample(), sample()], &ts, 1.0, &mut out);

@@ -6,9 +6,11 @@ use std::fs;
 use std::path::PathBuf;
 
 use longshore_plugin_api::{Map, Value, ValueRef};
+use longshore_publisher::hmac4::{HmacKey, LANES};
 use longshore_publisher::notification::{
     encode_inner, encode_notification_into, NotificationIds, EVENT_TYPE, PUBLISHER_ID,
 };
+use longshore_publisher::signature::signing_input;
 use longshore_publisher::{compute_signature, pyjson, Signer};
 
 const SECRET: &str = "peer-telemetry-secret";
@@ -102,6 +104,35 @@ fn every_captured_signature_is_reproduced() {
     }
     // signatures.txt: verified=164
     assert_eq!(checked, 164);
+}
+
+#[test]
+fn every_captured_signature_is_reproduced_four_messages_at_a_time() {
+    // The agent's path signs a batch's messages in groups (hmac4): the same signing
+    // inputs through it, groups made of consecutive captured samples of different
+    // meters and lengths.
+    let key = HmacKey::new(SECRET.as_bytes());
+    let mut all = Vec::new();
+    for (name, raw) in bodies() {
+        let outer = parse_map(&raw, &name);
+        let inner = parse_map(str_of(&outer, "oslo.message").as_bytes(), &name);
+        for s in samples(&inner) {
+            all.push((
+                signing_input(&s),
+                str_of(&s, "message_signature").to_owned(),
+            ));
+        }
+    }
+    assert_eq!(all.len(), 164);
+    for group in all.chunks(LANES) {
+        let mut inputs: Vec<Vec<u8>> = group.iter().map(|(input, _)| input.clone()).collect();
+        let mut out = [[0u8; 32]; LANES];
+        key.sign(&mut inputs, &mut out);
+        for ((input, want), got) in group.iter().zip(out) {
+            let hex: String = got.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(&hex, want, "signing input of {} bytes", input.len());
+        }
+    }
 }
 
 #[test]
