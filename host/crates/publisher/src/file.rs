@@ -378,6 +378,9 @@ const LINGER: Duration = Duration::from_millis(5);
 const WAKE_AT: usize = 8;
 /// Written line buffers kept for reuse (about 60 KB each for 50 compute messages).
 const SPARE_BUFFERS: usize = 4;
+/// The largest buffer kept for reuse: 50 compute messages need ~60 KB; a buffer sized
+/// for a much larger `batch_size` is freed instead of being held for good.
+const SPARE_MAX_BYTES: usize = 256 * 1024;
 
 fn writer_loop(
     description: &str,
@@ -430,10 +433,13 @@ fn writer_loop(
                             }
                         }
                         counters.pending.fetch_sub(n, Ordering::Relaxed);
-                        let mut lines = lines;
-                        lines.clear();
-                        // Dropped when enough are spare already.
-                        let _ = spare.try_send(lines);
+                        // Kept unless enough are spare already, or it grew for an
+                        // unusually large batch (that memory is given back).
+                        if lines.capacity() <= SPARE_MAX_BYTES {
+                            let mut lines = lines;
+                            lines.clear();
+                            let _ = spare.try_send(lines);
+                        }
                     }
                     Command::Flush(ack) => {
                         let _ = ack.send(finish(&mut writer, &mut error));

@@ -1,6 +1,6 @@
 //! HMAC-SHA256 of up to four messages at once. One SHA-256 stream is bound by the latency
 //! of the SHA-NI round instruction, not its throughput: interleaving the rounds of four
-//! independent messages keeps the unit busy (about 1.9× the throughput of one stream on
+//! independent messages keeps the unit busy (about twice the throughput of one stream on
 //! the machines measured, BENCHMARKS §2). Without SHA-NI, `sha2` hashes one at a time.
 
 use sha2::digest::generic_array::GenericArray;
@@ -42,12 +42,13 @@ impl HmacKey {
     /// The HMACs of `messages` (at most [`LANES`]) into `out`. Each message is padded
     /// in place (SHA-256's `0x80 0… length` tail is appended): callers pass scratch
     /// buffers holding the message and nothing else.
+    ///
+    /// # Panics
+    /// With more than [`LANES`] messages, or fewer places in `out` than messages.
     pub fn sign(&self, messages: &mut [Vec<u8>], out: &mut [[u8; 32]]) {
         let n = messages.len();
-        assert!(
-            n <= LANES && out.len() >= n,
-            "at most {LANES} messages at once"
-        );
+        assert!(n <= LANES, "at most {LANES} messages at once, not {n}");
+        assert!(out.len() >= n, "room for {n} digests, not {}", out.len());
         let mut states = [self.inner; LANES];
         for m in messages.iter_mut() {
             // The key block precedes the message in the hashed length.

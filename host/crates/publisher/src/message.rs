@@ -509,7 +509,8 @@ impl MessageFactory {
         out: &mut Vec<MeterMessage>,
     ) {
         let mut samples = samples.into_iter();
-        let mut scratch = SignScratch::new();
+        // Made on the first group of several: a lone message streams into the HMAC.
+        let mut scratch: Option<SignScratch> = None;
         let now = Monotonic::new(monotonic_now);
         loop {
             let mut group: [Option<Fields>; Signer::GROUP] = Default::default();
@@ -528,11 +529,17 @@ impl MessageFactory {
             if n == 0 {
                 return;
             }
+            if n == 1 {
+                if let Some(mut f) = group[0].take() {
+                    f.sign(&self.signer);
+                    out.push(MeterMessage(Repr::Fields(f)));
+                }
+                return;
+            }
             let mut sigs = [[0u8; 64]; Signer::GROUP];
             let fields = group.iter().flatten().map(Fields::signed_fields);
-            let signed = self
-                .signer
-                .sign_meters_into(fields, &mut scratch, &mut sigs);
+            let scratch = scratch.get_or_insert_with(SignScratch::new);
+            let signed = self.signer.sign_meters_into(fields, scratch, &mut sigs);
             for (f, sig) in group.into_iter().flatten().zip(sigs) {
                 out.push(MeterMessage(Repr::Fields(Fields {
                     signature: sig,

@@ -91,9 +91,13 @@ impl Signer {
     }
 
     /// The signatures of the first [`Signer::GROUP`] meter messages of `fields` at once,
-    /// into `out` (64 hex digits each); false (and nothing written) for an empty secret. Hashing
-    /// several messages together is much faster per message than one at a time (see
-    /// `hmac4`); `scratch` holds their signing inputs and is reused across calls.
+    /// into `out` (64 hex digits each; none taken from `fields` beyond those); false,
+    /// and nothing written, for an empty secret. Hashing several messages together is
+    /// about twice as fast per message as one at a time (see `hmac4`); `scratch` holds
+    /// their signing inputs and is reused across calls.
+    ///
+    /// # Panics
+    /// If `out` has less room than the messages taken.
     pub fn sign_meters_into<'f>(
         &self,
         fields: impl IntoIterator<Item = MeterFields<'f>>,
@@ -104,7 +108,8 @@ impl Signer {
             return false;
         };
         let mut n = 0;
-        for (f, buf) in fields.into_iter().zip(scratch.inputs.iter_mut()) {
+        // The buffers first: zip then stops before taking a fifth message.
+        for (buf, f) in scratch.inputs.iter_mut().zip(fields) {
             buf.clear();
             Walker::new(&mut *buf).meter(&f);
             n += 1;
@@ -741,6 +746,40 @@ mod tests {
             many.iter().map(|k| Entry::new(k, &Value::NULL)).collect();
         sort_entries(&mut entries);
         assert!(entries.windows(2).all(|w| w[0].key < w[1].key));
+    }
+
+    #[test]
+    fn a_group_takes_at_most_four_messages_and_signs_each_as_alone() {
+        let md = Map::new().with("a", 1).with("b", Map::new().with("c", "d"));
+        let vol = Value::from(1.5);
+        let f = MeterFields {
+            source: "openstack",
+            counter_name: "cpu",
+            counter_type: "cumulative",
+            counter_unit: "ns",
+            counter_volume: &vol,
+            user_id: Some("u"),
+            project_id: None,
+            resource_id: "r",
+            timestamp: Some("2025-01-01T00:00:00"),
+            resource_metadata: &md,
+            message_id: "m",
+            monotonic_time: "1.0",
+            rendered: None,
+        };
+        let signer = Signer::new("k");
+        let mut it = std::iter::repeat(f).take(Signer::GROUP + 1);
+        let mut out = [[0u8; 64]; Signer::GROUP];
+        assert!(signer.sign_meters_into(it.by_ref(), &mut SignScratch::new(), &mut out));
+        assert_eq!(
+            it.count(),
+            1,
+            "the fifth message is left for the next group"
+        );
+        let mut alone = [0u8; 64];
+        let alone = signer.sign_meter_into(&f, &mut alone).unwrap();
+        assert!(out.iter().all(|o| o.as_slice() == alone.as_bytes()));
+        assert!(!Signer::new("").sign_meters_into([f], &mut SignScratch::new(), &mut out));
     }
 
     #[test]
