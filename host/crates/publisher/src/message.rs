@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use longshore_plugin_api::{Map, Sample, Value};
+use longshore_plugin_api::{Map, Sample, Value, ValueRef};
 
 use crate::ids::Uuid1Generator;
 use crate::metadata::{write_metadata, MetadataCache, RenderedMetadata};
@@ -98,6 +98,7 @@ fn build_at(
                 counter_type: sample.kind().as_str(),
                 counter_unit: sample.unit(),
                 counter_volume: sample.volume(),
+                counter_volume_str: None,
                 user_id: sample.user_id(),
                 project_id: sample.project_id(),
                 resource_id: sample.resource_id(),
@@ -155,10 +156,11 @@ struct Fields {
     default_source: Arc<str>,
     /// The pollster run's timestamp, shared by the run's messages.
     timestamp: Option<Arc<str>>,
-    monotonic_time: f64,
-    /// `repr(monotonic_time)`, formatted once for the signature and the JSON.
-    monotonic_repr: [u8; 32],
-    monotonic_len: u8,
+    /// `monotonic_time` and its `repr()`, formatted once for the signature and the JSON.
+    monotonic: FloatRepr,
+    /// `repr()` of a finite float `counter_volume`, formatted once for both as well
+    /// (`str()` and JSON agree on finite floats).
+    volume_repr: Option<FloatRepr>,
     message_id: [u8; 36],
     /// 64 hex digits, or none (`""`) without a secret.
     signature: [u8; 64],
@@ -182,7 +184,7 @@ impl Fields {
         std::str::from_utf8(&self.message_id).unwrap_or_default()
     }
     fn monotonic_repr(&self) -> &str {
-        std::str::from_utf8(&self.monotonic_repr[..self.monotonic_len as usize]).unwrap_or_default()
+        self.monotonic.as_str()
     }
     fn signature(&self) -> &str {
         if self.signed {
@@ -199,6 +201,7 @@ impl Fields {
             counter_type: s.kind().as_str(),
             counter_unit: s.unit(),
             counter_volume: s.volume(),
+            counter_volume_str: self.volume_repr.as_ref().map(FloatRepr::as_str),
             user_id: s.user_id(),
             project_id: s.project_id(),
             resource_id: s.resource_id(),
@@ -239,7 +242,10 @@ impl Fields {
         key(out, false, b"counter_unit");
         str_g::<NESTED>(out, s.unit());
         key(out, false, b"counter_volume");
-        value_g::<NESTED>(out, s.volume());
+        match &self.volume_repr {
+            Some(r) => out.extend_from_slice(r.as_str().as_bytes()),
+            None => value_g::<NESTED>(out, s.volume()),
+        }
         key(out, false, b"user_id");
         opt(out, s.user_id());
         key(out, false, b"user_name");
@@ -259,11 +265,11 @@ impl Fields {
         out.extend_from_slice(&self.message_id);
         out.extend_from_slice(q);
         key(out, false, b"monotonic_time");
-        if self.monotonic_time.is_finite() {
+        if self.monotonic.time.is_finite() {
             out.extend_from_slice(self.monotonic_repr().as_bytes());
         } else {
             // JSON spells these NaN/Infinity, str() nan/inf.
-            write_float(out, self.monotonic_time);
+            write_float(out, self.monotonic.time);
         }
         key(out, false, SIGNATURE_KEY.as_bytes());
         out.extend_from_slice(q);
@@ -273,23 +279,29 @@ impl Fields {
     }
 }
 
-/// A monotonic time with its `repr()`, formatted once for all the messages that use it.
-#[derive(Clone, Copy)]
-struct Monotonic {
+/// A float with its `repr()`, formatted once for every use (a run's monotonic time is
+/// shared by all its messages).
+#[derive(Debug, Clone, Copy)]
+struct FloatRepr {
     time: f64,
     repr: [u8; 32],
     len: u8,
 }
 
-impl Monotonic {
-    fn new(time: f64) -> Monotonic {
+impl FloatRepr {
+    fn as_str(&self) -> &str {
+        // Only ASCII was written by the float formatter.
+        std::str::from_utf8(&self.repr[..self.len as usize]).unwrap_or_default()
+    }
+
+    fn new(time: f64) -> FloatRepr {
         let mut repr = [0u8; 32];
         let mut float_buf = FloatBuf::new();
         let text = float_buf.format(time).as_bytes();
         // A float's repr is at most 24 bytes ("-2.2250738585072014e-308").
         let len = text.len().min(32);
         repr[..len].copy_from_slice(&text[..len]);
-        Monotonic {
+        FloatRepr {
             time,
             repr,
             len: len as u8,
@@ -304,19 +316,22 @@ impl Fields {
         sample: Sample,
         default_source: &Arc<str>,
         timestamp: Option<&Arc<str>>,
-        now: &Monotonic,
+        now: &FloatRepr,
         ids: &Uuid1Generator,
         cache: Option<&MetadataCache>,
     ) -> Fields {
         let rendered = cache.and_then(|c| c.get(sample.resource_metadata()));
         let monotonic = match sample.monotonic_time() {
-            Some(t) => Monotonic::new(t),
+            Some(t) => FloatRepr::new(t),
             None => *now,
         };
+        let volume_repr = match sample.volume().get() {
+            ValueRef::Float(v) if v.is_finite() => Some(FloatRepr::new(v)),
+            _ => None,
+        };
         let mut f = Fields {
-            monotonic_time: monotonic.time,
-            monotonic_repr: monotonic.repr,
-            monotonic_len: monotonic.len,
+            monotonic,
+            volume_repr,
             sample,
             default_source: Arc::clone(default_source),
             timestamp: timestamp.cloned(),
@@ -350,7 +365,7 @@ impl MeterMessage {
         ids: &Uuid1Generator,
         cache: Option<&MetadataCache>,
     ) -> MeterMessage {
-        let now = Monotonic::new(monotonic_now);
+        let now = FloatRepr::new(monotonic_now);
         let mut f = Fields::new(sample, default_source, timestamp, &now, ids, cache);
         f.sign(signer);
         MeterMessage(Repr::Fields(f))
@@ -382,7 +397,7 @@ impl MeterMessage {
         m.insert("timestamp", f.timestamp());
         m.insert("resource_metadata", s.resource_metadata().clone());
         m.insert("message_id", f.message_id());
-        m.insert("monotonic_time", f.monotonic_time);
+        m.insert("monotonic_time", f.monotonic.time);
         m.insert(SIGNATURE_KEY, f.signature());
         m
     }
@@ -511,7 +526,7 @@ impl MessageFactory {
         let mut samples = samples.into_iter();
         // Made on the first group of several: a lone message streams into the HMAC.
         let mut scratch: Option<SignScratch> = None;
-        let now = Monotonic::new(monotonic_now);
+        let now = FloatRepr::new(monotonic_now);
         loop {
             let mut group: [Option<Fields>; Signer::GROUP] = Default::default();
             let mut n = 0;
@@ -656,11 +671,29 @@ mod tests {
         // Every group remainder, and signing inputs of different block counts in one
         // group (the metadata grows by 37 bytes per sample).
         for n in 0..=9usize {
+            // Float volumes are formatted once for the signature and the JSON; the
+            // non-finite ones and the others are rendered where used.
+            let volumes = [
+                Value::from(0.1 + n as f64 / 3.0),
+                Value::from(1e16),
+                Value::from(f64::NAN),
+                Value::from(-0.0),
+                Value::from(7),
+                Value::from(f64::INFINITY),
+            ];
             let samples: Vec<Sample> = (0..n)
                 .map(|i| {
-                    sample()
-                        .with_metadata("note", "x".repeat(37 * i))
-                        .with_timestamp("ignored")
+                    Sample::new(
+                        "cpu",
+                        SampleType::Gauge,
+                        "ns",
+                        volumes[i % volumes.len()].clone(),
+                        "r-1",
+                    )
+                    .with_user_id(Some("u"))
+                    .with_metadata("flavor", Map::new().with("vcpus", 1))
+                    .with_metadata("note", "x".repeat(37 * i))
+                    .with_timestamp("ignored")
                 })
                 .collect();
             let mut out = vec![f.message(sample(), 1.0)];
@@ -674,6 +707,14 @@ mod tests {
                 assert_eq!(
                     map.get("resource_metadata"),
                     Some(&Value::from(s.resource_metadata().clone()))
+                );
+                // The JSON written from the fields is the dict's.
+                let (mut from_fields, mut from_dict) = (Vec::new(), Vec::new());
+                m.write_json(&mut from_fields);
+                crate::pyjson::write_map(&mut from_dict, &map);
+                assert_eq!(
+                    String::from_utf8_lossy(&from_fields),
+                    String::from_utf8_lossy(&from_dict)
                 );
             }
             let ids: std::collections::HashSet<_> =

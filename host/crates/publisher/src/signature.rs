@@ -156,7 +156,10 @@ impl<'m, S: Sink> Walker<'m, S> {
         self.leaf_str(b"counter_name", fields.counter_name);
         self.leaf_str(b"counter_type", fields.counter_type);
         self.leaf_str(b"counter_unit", fields.counter_unit);
-        self.leaf_value(b"counter_volume", fields.counter_volume);
+        match fields.counter_volume_str {
+            Some(v) => self.leaf_str(b"counter_volume", v),
+            None => self.leaf_value(b"counter_volume", fields.counter_volume),
+        }
         self.leaf_str(b"message_id", fields.message_id);
         self.leaf_str(b"monotonic_time", fields.monotonic_time);
         self.leaf_opt(b"project_id", fields.project_id);
@@ -204,6 +207,9 @@ pub struct MeterFields<'a> {
     pub counter_type: &'a str,
     pub counter_unit: &'a str,
     pub counter_volume: &'a Value,
+    /// `str(counter_volume)` when the caller has it already (a float formatted once
+    /// for the signature and the JSON); None renders it here.
+    pub counter_volume_str: Option<&'a str>,
     pub user_id: Option<&'a str>,
     pub project_id: Option<&'a str>,
     pub resource_id: &'a str,
@@ -758,6 +764,7 @@ mod tests {
             counter_type: "cumulative",
             counter_unit: "ns",
             counter_volume: &vol,
+            counter_volume_str: None,
             user_id: Some("u"),
             project_id: None,
             resource_id: "r",
@@ -768,7 +775,7 @@ mod tests {
             rendered: None,
         };
         let signer = Signer::new("k");
-        let mut it = std::iter::repeat(f).take(Signer::GROUP + 1);
+        let mut it = std::iter::repeat_n(f, Signer::GROUP + 1);
         let mut out = [[0u8; 64]; Signer::GROUP];
         assert!(signer.sign_meters_into(it.by_ref(), &mut SignScratch::new(), &mut out));
         assert_eq!(
