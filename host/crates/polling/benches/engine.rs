@@ -215,20 +215,14 @@ fn run_baseline(lib: &Library, resources: usize, rounds: usize) -> Baseline {
             }
             1 => {
                 let ts: Arc<str> = ts.into();
-                let mut samples = samples.into_iter();
-                while samples.len() > 0 {
-                    let mut batch = Vec::with_capacity(BATCH);
-                    factory.extend_at(samples.by_ref().take(BATCH), &ts, mono, &mut batch);
+                for batch in factory.batches_at(samples, BATCH, &ts, mono) {
                     std::hint::black_box(batch);
                 }
                 sign.push((cpu_time() - c1).as_secs_f64() * 1e6 / n);
             }
             _ => {
                 let ts: Arc<str> = ts.into();
-                let mut samples = samples.into_iter();
-                while samples.len() > 0 {
-                    let mut batch = Vec::with_capacity(BATCH);
-                    factory.extend_at(samples.by_ref().take(BATCH), &ts, mono, &mut batch);
+                for batch in factory.batches_at(samples, BATCH, &ts, mono) {
                     for m in batch {
                         out.clear();
                         m.write_json(&mut out);

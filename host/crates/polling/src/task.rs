@@ -388,7 +388,6 @@ impl PollingTask {
         }
         report.samples = samples.len();
         let monotonic = monotonic_now();
-        let size = engine.options.batch_size.max(1);
         let mut failed_messages = 0usize;
         let mut first_error: Option<String> = None;
         let mut send = |messages: Vec<_>, report: &mut PollsterReport| {
@@ -407,13 +406,11 @@ impl PollingTask {
         };
         // One shared copy of the run's timestamp for all its messages.
         let timestamp: Arc<str> = timestamp.into();
-        let mut samples = samples.into_iter();
-        while samples.len() > 0 {
-            let mut batch = Vec::with_capacity(size.min(samples.len()));
-            let samples = samples.by_ref().take(size);
-            engine
-                .factory
-                .extend_at(samples, &timestamp, monotonic, &mut batch);
+        let size = engine.options.batch_size;
+        for batch in engine
+            .factory
+            .batches_at(samples, size, &timestamp, monotonic)
+        {
             send(batch, report);
         }
         if let Some(e) = first_error {

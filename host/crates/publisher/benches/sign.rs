@@ -144,11 +144,7 @@ fn main() {
     let pipeline = measure(
         || template.clone(),
         |samples| {
-            let mut samples = samples.into_iter();
-            let mut batch: Vec<MeterMessage> = Vec::with_capacity(BATCH);
-            while samples.len() > 0 {
-                batch.clear();
-                factory.extend_at(samples.by_ref().take(BATCH), &ts, 1.0, &mut batch);
+            for batch in factory.batches_at(samples, BATCH, &ts, 1.0) {
                 body.clear();
                 encode_notification_into(&mut body, &batch, PUBLISHER_ID, EVENT_TYPE, &notif_ids);
                 black_box(&body);
@@ -158,10 +154,7 @@ fn main() {
     let factory_batch = measure(
         || template.clone(),
         |samples| {
-            let mut samples = samples.into_iter();
-            while samples.len() > 0 {
-                let mut batch = Vec::with_capacity(BATCH);
-                factory.extend_at(samples.by_ref().take(BATCH), &ts, 1.0, &mut batch);
+            for batch in factory.batches_at(samples, BATCH, &ts, 1.0) {
                 black_box(batch);
             }
         },
@@ -178,10 +171,7 @@ fn main() {
     if std::env::var_os("SIGN_BENCH_PROFILE").is_some() {
         for _ in 0..200 {
             let mut out = Vec::with_capacity(2048);
-            let mut samples = template.clone().into_iter();
-            while samples.len() > 0 {
-                let mut batch = Vec::with_capacity(BATCH);
-                factory.extend_at(samples.by_ref().take(BATCH), &ts, 1.0, &mut batch);
+            for batch in factory.batches_at(template.clone(), BATCH, &ts, 1.0) {
                 for m in batch {
                     out.clear();
                     m.write_json(&mut out);

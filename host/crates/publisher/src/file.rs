@@ -407,7 +407,7 @@ fn writer_loop(
         loop {
             while let Some(cmd) = next.take().or_else(|| rx.try_recv().ok()) {
                 match cmd {
-                    Command::Lines(lines, n) => {
+                    Command::Lines(mut lines, n) => {
                         let mut res = writer.write_all(&lines);
                         // Flush when idle so lines show up promptly; under load, batches coalesce.
                         if res.is_ok() && rx.is_empty() {
@@ -436,7 +436,6 @@ fn writer_loop(
                         // Kept unless enough are spare already, or it grew for an
                         // unusually large batch (that memory is given back).
                         if lines.capacity() <= SPARE_MAX_BYTES {
-                            let mut lines = lines;
                             lines.clear();
                             let _ = spare.try_send(lines);
                         }

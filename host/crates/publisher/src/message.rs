@@ -265,11 +265,11 @@ impl Fields {
         out.extend_from_slice(&self.message_id);
         out.extend_from_slice(q);
         key(out, false, b"monotonic_time");
-        if self.monotonic.time.is_finite() {
+        if self.monotonic.value.is_finite() {
             out.extend_from_slice(self.monotonic_repr().as_bytes());
         } else {
             // JSON spells these NaN/Infinity, str() nan/inf.
-            write_float(out, self.monotonic.time);
+            write_float(out, self.monotonic.value);
         }
         key(out, false, SIGNATURE_KEY.as_bytes());
         out.extend_from_slice(q);
@@ -283,7 +283,7 @@ impl Fields {
 /// shared by all its messages).
 #[derive(Debug, Clone, Copy)]
 struct FloatRepr {
-    time: f64,
+    value: f64,
     repr: [u8; 32],
     len: u8,
 }
@@ -294,15 +294,15 @@ impl FloatRepr {
         std::str::from_utf8(&self.repr[..self.len as usize]).unwrap_or_default()
     }
 
-    fn new(time: f64) -> FloatRepr {
+    fn new(value: f64) -> FloatRepr {
         let mut repr = [0u8; 32];
         let mut float_buf = FloatBuf::new();
-        let text = float_buf.format(time).as_bytes();
+        let text = float_buf.format(value).as_bytes();
         // A float's repr is at most 24 bytes ("-2.2250738585072014e-308").
         let len = text.len().min(32);
         repr[..len].copy_from_slice(&text[..len]);
         FloatRepr {
-            time,
+            value,
             repr,
             len: len as u8,
         }
@@ -397,7 +397,7 @@ impl MeterMessage {
         m.insert("timestamp", f.timestamp());
         m.insert("resource_metadata", s.resource_metadata().clone());
         m.insert("message_id", f.message_id());
-        m.insert("monotonic_time", f.monotonic.time);
+        m.insert("monotonic_time", f.monotonic.value);
         m.insert(SIGNATURE_KEY, f.signature());
         m
     }
@@ -566,6 +566,29 @@ impl MessageFactory {
                 return;
             }
         }
+    }
+
+    /// The signed messages of `samples` in batches of at most `batch_size` (at least
+    /// one), each made by [`MessageFactory::extend_at`]: the polling loop's batching.
+    pub fn batches_at<'a>(
+        &'a self,
+        samples: impl IntoIterator<Item = Sample> + 'a,
+        batch_size: usize,
+        timestamp: &'a Arc<str>,
+        monotonic_now: f64,
+    ) -> impl Iterator<Item = Vec<MeterMessage>> + 'a {
+        let size = batch_size.max(1);
+        let mut samples = samples.into_iter().fuse();
+        std::iter::from_fn(move || {
+            let mut batch = Vec::with_capacity(samples.size_hint().0.clamp(1, size));
+            self.extend_at(
+                samples.by_ref().take(size),
+                timestamp,
+                monotonic_now,
+                &mut batch,
+            );
+            (!batch.is_empty()).then_some(batch)
+        })
     }
 
     /// As [`MessageFactory::message`], stamped with `timestamp` (the pollster run's,
@@ -737,6 +760,39 @@ mod tests {
         let mut out = Vec::new();
         unsigned.extend_at([sample(), sample()], &ts, 1.0, &mut out);
         assert!(out.iter().all(|m| m.signature() == Some("")));
+    }
+
+    #[test]
+    fn batches_at_splits_in_order_with_the_remainder_last() {
+        let f = MessageFactory::new("s", "openstack");
+        let ts: Arc<str> = "2025-01-02T03:04:05.123456".into();
+        for (n, size, want) in [
+            (0, 50, vec![]),
+            (7, 3, vec![3, 3, 1]),
+            (6, 3, vec![3, 3]),
+            (2, 0, vec![1, 1]),
+            (5, 50, vec![5]),
+        ] {
+            let samples: Vec<Sample> = (0..n)
+                .map(|i| sample().with_resource_id(format!("r-{i}")))
+                .collect();
+            let batches: Vec<Vec<MeterMessage>> = f.batches_at(samples, size, &ts, 1.0).collect();
+            let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+            assert_eq!(sizes, want, "{n} samples in batches of {size}");
+            let ids: Vec<String> = batches
+                .iter()
+                .flatten()
+                .map(|m| {
+                    m.to_map()
+                        .get("resource_id")
+                        .and_then(Value::as_str)
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect();
+            let expected: Vec<String> = (0..n).map(|i| format!("r-{i}")).collect();
+            assert_eq!(ids, expected);
+        }
     }
 
     #[test]
