@@ -45,6 +45,8 @@ pub mod ffi;
 pub mod host;
 mod plugin;
 pub mod sample;
+#[doc(hidden)]
+pub mod text;
 pub mod value;
 
 pub use config::{Config, OptionKind, OptionSpec};
@@ -52,7 +54,7 @@ pub use error::{CallError, ErrorKind, PluginError, PollError};
 pub use ffi::PluginKind;
 pub use plugin::{Discovery, PluginRegistry, PollContext, Pollster};
 pub use sample::{Resource, ResourceBuilder, Sample, SampleType};
-pub use value::{Map, SharedEntries, Value, ValueRef};
+pub use value::{HostData, HostSlot, Map, SharedEntries, Value, ValueRef};
 
 /// Re-exports for the code `export_plugin_library!` generates. Not API.
 #[doc(hidden)]

@@ -6,6 +6,7 @@ use std::fmt;
 use abi_stable::std_types::{RArc, ROption, RString};
 use abi_stable::StableAbi;
 
+use crate::text::Text;
 use crate::value::{Map, Value};
 
 /// Ceilometer's three sample types.
@@ -55,13 +56,15 @@ impl std::str::FromStr for SampleType {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub struct Sample {
-    name: RString,
+    // The short fields are inline (Text): making a sample then allocates nothing for
+    // them, and the host reads them without touching other memory.
+    name: Text,
     kind: SampleType,
-    unit: RString,
+    unit: Text,
     volume: Value,
-    user_id: ROption<RString>,
-    project_id: ROption<RString>,
-    resource_id: RString,
+    user_id: ROption<Text>,
+    project_id: ROption<Text>,
+    resource_id: Text,
     resource_metadata: Map,
     timestamp: ROption<RString>,
     monotonic_time: ROption<f64>,
@@ -71,20 +74,20 @@ pub struct Sample {
 impl Sample {
     /// A sample with no owner and no metadata; chain the `with_*` setters for the rest.
     pub fn new(
-        name: impl Into<String>,
+        name: impl AsRef<str>,
         kind: SampleType,
-        unit: impl Into<String>,
+        unit: impl AsRef<str>,
         volume: impl Into<Value>,
-        resource_id: impl Into<String>,
+        resource_id: impl AsRef<str>,
     ) -> Sample {
         Sample {
-            name: RString::from(name.into()),
+            name: Text::new(name.as_ref()),
             kind,
-            unit: RString::from(unit.into()),
+            unit: Text::new(unit.as_ref()),
             volume: volume.into(),
             user_id: ROption::RNone,
             project_id: ROption::RNone,
-            resource_id: RString::from(resource_id.into()),
+            resource_id: Text::new(resource_id.as_ref()),
             resource_metadata: Map::new(),
             timestamp: ROption::RNone,
             monotonic_time: ROption::RNone,
@@ -97,28 +100,37 @@ impl Sample {
     /// and [`Sample::with_metadata`] for the pollster's additional metadata.
     pub fn from_resource(
         resource: &Resource,
-        name: impl Into<String>,
+        name: impl AsRef<str>,
         kind: SampleType,
-        unit: impl Into<String>,
+        unit: impl AsRef<str>,
         volume: impl Into<Value>,
     ) -> Sample {
-        let mut s = Sample::new(name, kind, unit, volume, resource.id());
-        s.user_id = resource.0.user_id.clone();
-        s.project_id = resource.0.project_id.clone();
-        s.resource_metadata = resource.0.metadata.clone();
-        s
+        let r = &*resource.0;
+        Sample {
+            name: Text::new(name.as_ref()),
+            kind,
+            unit: Text::new(unit.as_ref()),
+            volume: volume.into(),
+            user_id: r.user_id.clone(),
+            project_id: r.project_id.clone(),
+            resource_id: r.id.clone(),
+            resource_metadata: r.metadata.clone(),
+            timestamp: ROption::RNone,
+            monotonic_time: ROption::RNone,
+            source: ROption::RNone,
+        }
     }
 
-    pub fn with_resource_id(mut self, id: impl Into<String>) -> Sample {
-        self.resource_id = RString::from(id.into());
+    pub fn with_resource_id(mut self, id: impl AsRef<str>) -> Sample {
+        self.resource_id = Text::new(id.as_ref());
         self
     }
-    pub fn with_user_id(mut self, id: Option<impl Into<String>>) -> Sample {
-        self.user_id = id.map(|s| RString::from(s.into())).into();
+    pub fn with_user_id(mut self, id: Option<impl AsRef<str>>) -> Sample {
+        self.user_id = id.map(|s| Text::new(s.as_ref())).into();
         self
     }
-    pub fn with_project_id(mut self, id: Option<impl Into<String>>) -> Sample {
-        self.project_id = id.map(|s| RString::from(s.into())).into();
+    pub fn with_project_id(mut self, id: Option<impl AsRef<str>>) -> Sample {
+        self.project_id = id.map(|s| Text::new(s.as_ref())).into();
         self
     }
     /// Replace the whole resource metadata.
@@ -206,27 +218,28 @@ pub struct Resource(RArc<ResourceData>);
 #[repr(C)]
 #[derive(StableAbi, Clone)]
 pub struct ResourceData {
-    id: RString,
+    // Inline like a sample's: a sample copies them from here (see Sample::from_resource).
+    id: Text,
     name: RString,
-    user_id: ROption<RString>,
-    project_id: ROption<RString>,
+    user_id: ROption<Text>,
+    project_id: ROption<Text>,
     metadata: Map,
     attributes: Map,
 }
 
 impl Resource {
     /// A resource with just an id (its display name is the id too).
-    pub fn new(id: impl Into<String>) -> Resource {
+    pub fn new(id: impl AsRef<str>) -> Resource {
         Resource::builder(id).build()
     }
 
     /// Start building a resource with owner, metadata and private attributes.
-    pub fn builder(id: impl Into<String>) -> ResourceBuilder {
-        let id = RString::from(id.into());
+    pub fn builder(id: impl AsRef<str>) -> ResourceBuilder {
+        let id = id.as_ref();
         ResourceBuilder {
             data: ResourceData {
-                name: id.clone(),
-                id,
+                name: RString::from(id),
+                id: Text::new(id),
                 user_id: ROption::RNone,
                 project_id: ROption::RNone,
                 metadata: Map::new(),
@@ -290,12 +303,12 @@ impl ResourceBuilder {
         self.data.name = RString::from(name.into());
         self
     }
-    pub fn user_id(mut self, id: Option<impl Into<String>>) -> Self {
-        self.data.user_id = id.map(|s| RString::from(s.into())).into();
+    pub fn user_id(mut self, id: Option<impl AsRef<str>>) -> Self {
+        self.data.user_id = id.map(|s| Text::new(s.as_ref())).into();
         self
     }
-    pub fn project_id(mut self, id: Option<impl Into<String>>) -> Self {
-        self.data.project_id = id.map(|s| RString::from(s.into())).into();
+    pub fn project_id(mut self, id: Option<impl AsRef<str>>) -> Self {
+        self.data.project_id = id.map(|s| Text::new(s.as_ref())).into();
         self
     }
     /// The resource metadata every sample about the resource starts from (shared:

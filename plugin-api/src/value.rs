@@ -3,6 +3,8 @@
 //! order like a Python dict (Ceilometer's messages are built from dicts).
 
 use std::fmt;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use abi_stable::std_types::{RArc, ROption, RString, RVec};
 use abi_stable::StableAbi;
@@ -221,9 +223,18 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 #[derive(StableAbi, Default)]
 pub struct Map {
     /// Shared entries (never modified once shared).
-    base: ROption<RArc<RVec<Entry>>>,
+    base: ROption<RArc<Shared>>,
     /// This map's own entries: values overriding `base` keys, and new keys after them.
     own: RVec<Entry>,
+}
+
+/// The entries of a shared map, and the host's slot for what it derives from them.
+#[doc(hidden)]
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct Shared {
+    entries: RVec<Entry>,
+    slot: HostSlot,
 }
 
 #[doc(hidden)]
@@ -262,7 +273,7 @@ impl Map {
 
     fn base(&self) -> &[Entry] {
         match &self.base {
-            ROption::RSome(b) => b.as_slice(),
+            ROption::RSome(b) => b.entries.as_slice(),
             ROption::RNone => &[],
         }
     }
@@ -291,7 +302,10 @@ impl Map {
                 .collect()
         };
         Map {
-            base: ROption::RSome(RArc::new(entries)),
+            base: ROption::RSome(RArc::new(Shared {
+                entries,
+                slot: HostSlot::default(),
+            })),
             own: RVec::new(),
         }
     }
@@ -300,15 +314,23 @@ impl Map {
     /// [`SharedEntries::id`]), or None when it has none. Costs no reference count.
     pub fn shared_id(&self) -> Option<usize> {
         match &self.base {
-            ROption::RSome(b) => Some(&**b as *const RVec<Entry> as usize),
+            ROption::RSome(b) => Some(&**b as *const Shared as usize),
             ROption::RNone => None,
         }
     }
 
     /// A handle on the shared entries this map starts from, if any.
     pub fn shared_entries(&self) -> Option<SharedEntries> {
+        self.shared().cloned()
+    }
+
+    /// The shared entries this map starts from, if any, borrowed (no reference count).
+    pub fn shared(&self) -> Option<&SharedEntries> {
         match &self.base {
-            ROption::RSome(b) => Some(SharedEntries(b.clone())),
+            // SAFETY: SharedEntries is a repr(transparent) wrapper of RArc<Shared>.
+            ROption::RSome(b) => {
+                Some(unsafe { &*(b as *const RArc<Shared>).cast::<SharedEntries>() })
+            }
             ROption::RNone => None,
         }
     }
@@ -415,34 +437,90 @@ impl Map {
 }
 
 /// A handle on the entries of a shared map ([`Map::into_shared`]). The entries never
-/// change once shared, so what is derived from them (a rendering, a sort order) can be
-/// cached under [`SharedEntries::id`] for as long as the handle is held.
+/// change once shared, so what is derived from them (a rendering, a sort order) stays
+/// valid for as long as they live: the host keeps it in their [`HostSlot`].
 #[derive(Clone)]
-pub struct SharedEntries(RArc<RVec<Entry>>);
+#[repr(transparent)]
+pub struct SharedEntries(RArc<Shared>);
 
 impl SharedEntries {
     /// An identity for the entries, equal to [`Map::shared_id`] of every map that shares
     /// them. It cannot be reused for other entries while this handle lives.
     pub fn id(&self) -> usize {
-        &*self.0 as *const RVec<Entry> as usize
+        &*self.0 as *const Shared as usize
+    }
+    /// The host's slot on these entries.
+    pub fn slot(&self) -> &HostSlot {
+        &self.0.slot
     }
     /// How many maps and handles share the entries (1: only this handle is left).
     pub fn share_count(&self) -> usize {
         RArc::strong_count(&self.0)
     }
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.entries.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.entries.is_empty()
     }
     /// The `i`th entry in insertion order.
     pub fn get_index(&self, i: usize) -> Option<(&str, &Value)> {
-        self.0.get(i).map(|e| (e.key.as_str(), &e.value))
+        self.0.entries.get(i).map(|e| (e.key.as_str(), &e.value))
     }
     /// The entries in insertion order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Value)> + '_ {
-        self.0.iter().map(|e| (e.key.as_str(), &e.value))
+        self.0.entries.iter().map(|e| (e.key.as_str(), &e.value))
+    }
+}
+
+/// A place on a shared map's entries where the host keeps one thing it derives from
+/// them (the publisher's rendering of a resource's metadata), so that finding it is a
+/// pointer load rather than a lookup, and it is freed with the entries. Set at most once;
+/// plugins never use it.
+#[repr(C)]
+#[derive(StableAbi, Default)]
+pub struct HostSlot(AtomicPtr<HostData>);
+
+/// The header of what the host keeps in a [`HostSlot`]: the function that frees it,
+/// called once, by whichever thread drops the entries last (host code: the host binary
+/// is never unloaded).
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct HostData {
+    pub free: unsafe extern "C" fn(*mut ()),
+}
+
+impl HostSlot {
+    /// What the host keeps here, if set.
+    pub fn get(&self) -> Option<NonNull<HostData>> {
+        NonNull::new(self.0.load(Ordering::Acquire))
+    }
+
+    /// Keep `data` here unless something is already kept: then that is returned and the
+    /// caller still owns `data`.
+    ///
+    /// # Safety
+    /// `data` must stay valid until its `free` is called with it, which must release it,
+    /// and must be safe to call from any thread.
+    pub unsafe fn set(&self, data: NonNull<HostData>) -> Result<(), NonNull<HostData>> {
+        match self.0.compare_exchange(
+            std::ptr::null_mut(),
+            data.as_ptr(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => Ok(()),
+            Err(other) => Err(NonNull::new(other).unwrap_or(data)),
+        }
+    }
+}
+
+impl Drop for HostSlot {
+    fn drop(&mut self) {
+        if let Some(p) = NonNull::new(*self.0.get_mut()) {
+            // SAFETY: set() only accepts data whose `free` releases it, called once here.
+            unsafe { ((*p.as_ptr()).free)(p.as_ptr().cast()) }
+        }
     }
 }
 
@@ -676,6 +754,43 @@ mod tests {
         assert_eq!(h.share_count(), 3);
         drop((base, m));
         assert_eq!(h.share_count(), 1);
+    }
+
+    #[test]
+    fn the_host_slot_is_set_once_and_freed_with_the_entries() {
+        use std::sync::atomic::AtomicUsize;
+        static FREED: AtomicUsize = AtomicUsize::new(0);
+        #[repr(C)]
+        struct Data {
+            header: HostData,
+            tag: u32,
+        }
+        unsafe extern "C" fn free(p: *mut ()) {
+            drop(unsafe { Box::from_raw(p.cast::<Data>()) });
+            FREED.fetch_add(1, Ordering::SeqCst);
+        }
+        let make = |tag| {
+            NonNull::from(Box::leak(Box::new(Data {
+                header: HostData { free },
+                tag,
+            })))
+            .cast::<HostData>()
+        };
+        let base = Map::new().with("a", 1).into_shared();
+        let sample = base.clone().with("b", 2);
+        let slot = base.shared().expect("shared").slot();
+        assert!(slot.get().is_none());
+        assert!(unsafe { slot.set(make(1)) }.is_ok());
+        let second = make(2);
+        assert_eq!(unsafe { slot.set(second) }, Err(slot.get().unwrap()));
+        unsafe { free(second.as_ptr().cast()) };
+        let kept = sample.shared().expect("shared").slot().get().unwrap();
+        assert_eq!(unsafe { (*kept.as_ptr().cast::<Data>()).tag }, 1);
+        let before = FREED.load(Ordering::SeqCst);
+        drop(base);
+        assert_eq!(FREED.load(Ordering::SeqCst), before, "a map still shares them");
+        drop(sample);
+        assert_eq!(FREED.load(Ordering::SeqCst), before + 1);
     }
 
     #[test]

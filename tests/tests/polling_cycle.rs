@@ -679,15 +679,10 @@ fn end_to_end_with_the_file_publisher_and_compute_like_samples() {
     let r = agent.poll_once();
     assert!(r.is_success(), "{r:#?}");
     assert_eq!(r.samples(), 40);
-    // The discovery builds new resources every cycle: the renderings of the previous
-    // cycle's metadata are dropped at the end of the next one, not accumulated.
+    // The discovery builds new resources every cycle; their metadata's renderings go
+    // with them (longshore-publisher's metadata unit tests check the freeing).
     let r = agent.poll_once();
     assert!(r.is_success(), "{r:#?}");
-    let cached = agent.message_factory().metadata_cache().len();
-    assert!(
-        cached <= 20,
-        "{cached} renderings held for 20 live instances"
-    );
     agent.close(Duration::from_secs(10)).unwrap();
     let text = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<&str> = text.lines().collect();

@@ -145,16 +145,11 @@ impl PollingTask {
             ));
         }
         let discoveries = std::mem::take(&mut *lock(&cycle.discoveries));
-        // The cycle's resources are released here; renderings of metadata that no
-        // resource shares any more go with them, so the cache holds the live set only.
+        // The cycle's resources are released here, and the renderings of their
+        // metadata with them (longshore-publisher keeps each with its entries).
         drop(cycle);
-        let rendered = engine.factory.metadata_cache();
-        rendered.sweep();
-        if log::log_enabled!(target: LOG, log::Level::Debug) {
-            log::debug!(target: LOG,
-                "Rendered metadata cache: {} resource(s), {} KiB",
-                rendered.len(), rendered.heap_bytes() / 1024);
-        }
+        log::debug!(target: LOG, "Rendered resource metadata alive: {}",
+            longshore_publisher::metadata::live_renderings());
         CycleReport {
             interval: task.interval,
             started_at,

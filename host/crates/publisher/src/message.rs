@@ -8,7 +8,7 @@ use std::sync::Arc;
 use longshore_plugin_api::{Map, Sample, Value, ValueRef};
 
 use crate::ids::Uuid1Generator;
-use crate::metadata::{write_metadata, MetadataCache, RenderedMetadata};
+use crate::metadata::{self, write_metadata, RenderedMetadata};
 use crate::pyjson::FloatBuf;
 use crate::signature::{MeterFields, SignScratch, Signer, SIGNATURE_KEY};
 
@@ -165,8 +165,6 @@ struct Fields {
     /// 64 hex digits, or none (`""`) without a secret.
     signature: [u8; 64],
     signed: bool,
-    /// The cached rendering of the metadata's shared entries (the resource's).
-    rendered: Option<Arc<RenderedMetadata>>,
 }
 
 impl Fields {
@@ -193,6 +191,10 @@ impl Fields {
             ""
         }
     }
+    /// The rendering kept with the metadata's shared entries (the resource's), if any.
+    fn rendered(&self) -> Option<&RenderedMetadata> {
+        metadata::attached(self.sample.resource_metadata())
+    }
     fn signed_fields(&self) -> MeterFields<'_> {
         let s = &self.sample;
         MeterFields {
@@ -209,7 +211,7 @@ impl Fields {
             resource_metadata: s.resource_metadata(),
             message_id: self.message_id(),
             monotonic_time: self.monotonic_repr(),
-            rendered: self.rendered.as_deref(),
+            rendered: self.rendered(),
         }
     }
 
@@ -259,7 +261,7 @@ impl Fields {
         key(out, false, b"timestamp");
         opt(out, self.timestamp());
         key(out, false, b"resource_metadata");
-        write_metadata::<NESTED>(out, s.resource_metadata(), self.rendered.as_deref());
+        write_metadata::<NESTED>(out, s.resource_metadata(), self.rendered());
         key(out, false, b"message_id");
         out.extend_from_slice(q);
         out.extend_from_slice(&self.message_id);
@@ -318,9 +320,11 @@ impl Fields {
         timestamp: Option<&Arc<str>>,
         now: &FloatRepr,
         ids: &Uuid1Generator,
-        cache: Option<&MetadataCache>,
+        render: bool,
     ) -> Fields {
-        let rendered = cache.and_then(|c| c.get(sample.resource_metadata()));
+        if render {
+            metadata::rendered(sample.resource_metadata());
+        }
         let monotonic = match sample.monotonic_time() {
             Some(t) => FloatRepr::new(t),
             None => *now,
@@ -338,7 +342,6 @@ impl Fields {
             message_id: [0; 36],
             signature: [0; 64],
             signed: false,
-            rendered,
         };
         ids.next_str(&mut f.message_id);
         f
@@ -363,10 +366,10 @@ impl MeterMessage {
         monotonic_now: f64,
         signer: &Signer,
         ids: &Uuid1Generator,
-        cache: Option<&MetadataCache>,
+        render: bool,
     ) -> MeterMessage {
         let now = FloatRepr::new(monotonic_now);
-        let mut f = Fields::new(sample, default_source, timestamp, &now, ids, cache);
+        let mut f = Fields::new(sample, default_source, timestamp, &now, ids, render);
         f.sign(signer);
         MeterMessage(Repr::Fields(f))
     }
@@ -476,8 +479,6 @@ pub struct MessageFactory {
     signer: Signer,
     source: Arc<str>,
     ids: &'static Uuid1Generator,
-    /// Each resource's metadata rendered once for all its samples.
-    metadata: MetadataCache,
 }
 
 impl MessageFactory {
@@ -486,13 +487,7 @@ impl MessageFactory {
             signer: Signer::new(telemetry_secret),
             source: sample_source.into(),
             ids: Uuid1Generator::global(),
-            metadata: MetadataCache::new(),
         }
-    }
-
-    /// The cache of rendered resource metadata (for figures and tests).
-    pub fn metadata_cache(&self) -> &MetadataCache {
-        &self.metadata
     }
 
     pub fn signer(&self) -> &Signer {
@@ -509,7 +504,7 @@ impl MessageFactory {
             monotonic_now,
             &self.signer,
             self.ids,
-            Some(&self.metadata),
+            true,
         )
     }
 
@@ -527,40 +522,49 @@ impl MessageFactory {
         // Made on the first group of several: a lone message streams into the HMAC.
         let mut scratch: Option<SignScratch> = None;
         let now = FloatRepr::new(monotonic_now);
+        out.reserve(samples.size_hint().0);
         loop {
-            let mut group: [Option<Fields>; Signer::GROUP] = Default::default();
-            let mut n = 0;
-            for (slot, s) in group.iter_mut().zip(samples.by_ref()) {
-                *slot = Some(Fields::new(
+            // Each group's messages are made in place in `out` and signed there: a
+            // message is ~600 bytes, and moving it through a group array would copy it
+            // twice more.
+            let start = out.len();
+            for s in samples.by_ref().take(Signer::GROUP) {
+                out.push(MeterMessage(Repr::Fields(Fields::new(
                     s,
                     &self.source,
                     Some(timestamp),
                     &now,
                     self.ids,
-                    Some(&self.metadata),
-                ));
-                n += 1;
+                    true,
+                ))));
             }
-            if n == 0 {
-                return;
-            }
-            if n == 1 {
-                if let Some(mut f) = group[0].take() {
+            let group = &mut out[start..];
+            match group {
+                [] => return,
+                [MeterMessage(Repr::Fields(f))] => {
                     f.sign(&self.signer);
-                    out.push(MeterMessage(Repr::Fields(f)));
+                    return;
                 }
-                return;
+                _ => {}
             }
+            let n = group.len();
             let mut sigs = [[0u8; 64]; Signer::GROUP];
-            let fields = group.iter().flatten().map(Fields::signed_fields);
             let scratch = scratch.get_or_insert_with(SignScratch::new);
-            let signed = self.signer.sign_meters_into(fields, scratch, &mut sigs);
-            for (f, sig) in group.into_iter().flatten().zip(sigs) {
-                out.push(MeterMessage(Repr::Fields(Fields {
-                    signature: sig,
-                    signed,
-                    ..f
-                })));
+            let signed = self.signer.sign_meters_into(
+                group.iter().filter_map(|m| match &m.0 {
+                    Repr::Fields(f) => Some(f.signed_fields()),
+                    Repr::Dict(_) => None,
+                }),
+                scratch,
+                &mut sigs,
+            );
+            let fields = group.iter_mut().filter_map(|m| match &mut m.0 {
+                Repr::Fields(f) => Some(f),
+                Repr::Dict(_) => None,
+            });
+            for (f, sig) in fields.zip(sigs) {
+                f.signature = sig;
+                f.signed = signed;
             }
             if n < Signer::GROUP {
                 return;
@@ -606,7 +610,7 @@ impl MessageFactory {
             monotonic_now,
             &self.signer,
             self.ids,
-            Some(&self.metadata),
+            true,
         )
     }
 }

@@ -1,24 +1,25 @@
-//! The per-resource rendering cache: a resource's metadata is shared by every sample about
-//! it (plugin-api's shared `Map` entries), so its signing leaves and its JSON text are
+//! The per-resource rendering: a resource's metadata is shared by every sample about it
+//! (plugin-api's shared `Map` entries), so its signing leaves and its JSON text are
 //! rendered once and reused by each of those samples' messages; only a sample's own
 //! metadata keys are rendered per message.
 //!
-//! Entries are keyed by the shared entries' identity and hold a handle on them, so an
-//! identity cannot be reused while it is cached; an entry is dropped once nothing but the
-//! cache shares its entries (checked when a shard has doubled since its last sweep).
+//! A rendering is kept in the shared entries' [`HostSlot`]: finding it is a pointer load,
+//! and it is freed with the entries (when the last sample or resource holding them goes),
+//! so nothing needs sweeping and nothing outlives its resource.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
-use longshore_plugin_api::{Map, SharedEntries, Value};
+use longshore_plugin_api::{HostData, HostSlot, Map, SharedEntries, Value};
 
 use crate::pyjson::{map_g, str_g, value_g};
 use crate::signature::SigningChunks;
 
 /// What is rendered once for one set of shared metadata entries.
 pub struct RenderedMetadata {
-    entries: SharedEntries,
+    /// The identity of the entries rendered ([`SharedEntries::id`]).
+    id: usize,
     signing: SigningChunks,
     json: OnceLock<JsonChunks>,
     json_nested: OnceLock<JsonChunks>,
@@ -27,17 +28,16 @@ pub struct RenderedMetadata {
 impl std::fmt::Debug for RenderedMetadata {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RenderedMetadata")
-            .field("id", &self.entries.id())
-            .field("keys", &self.entries.len())
+            .field("id", &self.id)
             .finish()
     }
 }
 
 impl RenderedMetadata {
-    fn new(entries: SharedEntries) -> RenderedMetadata {
+    fn new(entries: &SharedEntries) -> RenderedMetadata {
         RenderedMetadata {
-            signing: SigningChunks::render(&entries),
-            entries,
+            id: entries.id(),
+            signing: SigningChunks::render(entries),
             json: OnceLock::new(),
             json_nested: OnceLock::new(),
         }
@@ -45,21 +45,97 @@ impl RenderedMetadata {
 
     /// Whether this renders the shared entries of `map`.
     pub(crate) fn renders(&self, map: &Map) -> bool {
-        map.shared_id() == Some(self.entries.id())
+        map.shared_id() == Some(self.id)
     }
 
     pub(crate) fn signing(&self) -> &SigningChunks {
         &self.signing
     }
 
-    fn json<const NESTED: bool>(&self) -> &JsonChunks {
+    /// `entries` must be the ones rendered.
+    fn json<const NESTED: bool>(&self, entries: &SharedEntries) -> &JsonChunks {
         let cell = if NESTED {
             &self.json_nested
         } else {
             &self.json
         };
-        cell.get_or_init(|| JsonChunks::render::<NESTED>(&self.entries))
+        cell.get_or_init(|| JsonChunks::render::<NESTED>(entries))
     }
+
+    /// Heap bytes held (approximate).
+    pub fn heap_bytes(&self) -> usize {
+        self.signing.heap_bytes()
+            + [self.json.get(), self.json_nested.get()]
+                .into_iter()
+                .flatten()
+                .map(|j| j.text.len() + std::mem::size_of_val(&*j.ends))
+                .sum::<usize>()
+    }
+}
+
+/// What a [`HostSlot`] holds: the header plugin-api calls to free it, then the rendering.
+#[repr(C)]
+struct Attached {
+    header: HostData,
+    rendered: RenderedMetadata,
+}
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+#[cfg(test)]
+thread_local! {
+    static FREED_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+unsafe extern "C" fn free_attached(p: *mut ()) {
+    // SAFETY: only `rendered` puts Attached boxes in slots, with this function.
+    drop(unsafe { Box::from_raw(p.cast::<Attached>()) });
+    LIVE.fetch_sub(1, Ordering::Relaxed);
+    #[cfg(test)]
+    FREED_HERE.with(|c| c.set(c.get() + 1));
+}
+
+/// The rendering kept in `slot`, if any.
+fn in_slot(slot: &HostSlot) -> Option<&RenderedMetadata> {
+    // SAFETY: slots hold only Attached boxes (see `rendered`), which live as long as
+    // the entries, and so at least as long as the borrow of the slot.
+    slot.get()
+        .map(|p| unsafe { &(*p.as_ptr().cast::<Attached>()).rendered })
+}
+
+/// The rendering of `map`'s shared entries, made and kept with them on first use; None
+/// for a map without shared entries (nothing to reuse).
+pub fn rendered(map: &Map) -> Option<&RenderedMetadata> {
+    let entries = map.shared()?;
+    if let Some(r) = in_slot(entries.slot()) {
+        return Some(r);
+    }
+    let boxed = Box::new(Attached {
+        header: HostData {
+            free: free_attached,
+        },
+        rendered: RenderedMetadata::new(entries),
+    });
+    let data = NonNull::from(Box::leak(boxed)).cast::<HostData>();
+    // SAFETY: an Attached box lives until free_attached releases it, from any thread.
+    match unsafe { entries.slot().set(data) } {
+        Ok(()) => {
+            LIVE.fetch_add(1, Ordering::Relaxed);
+        }
+        // Another thread rendered the same entries first: keep theirs.
+        Err(_) => drop(unsafe { Box::from_raw(data.as_ptr().cast::<Attached>()) }),
+    }
+    in_slot(entries.slot())
+}
+
+/// The rendering already kept with `map`'s shared entries, if any (makes none).
+pub fn attached(map: &Map) -> Option<&RenderedMetadata> {
+    in_slot(map.shared()?.slot())
+}
+
+/// How many renderings are alive in the process (for figures and logs).
+pub fn live_renderings() -> usize {
+    LIVE.load(Ordering::Relaxed)
 }
 
 /// `"key": value` of every shared entry in insertion order, joined by `", "`.
@@ -110,10 +186,10 @@ pub(crate) fn write_metadata<const NESTED: bool>(
     map: &Map,
     rendered: Option<&RenderedMetadata>,
 ) {
-    let Some(r) = rendered.filter(|r| r.renders(map)) else {
+    let (Some(r), Some(entries)) = (rendered.filter(|r| r.renders(map)), map.shared()) else {
         return map_g::<NESTED>(out, map);
     };
-    let json = r.json::<NESTED>();
+    let json = r.json::<NESTED>(entries);
     let n = json.ends.len();
     let entry = |out: &mut Vec<u8>, k: &str, v: &Value| {
         str_g::<NESTED>(out, k);
@@ -145,7 +221,7 @@ pub(crate) fn write_metadata<const NESTED: bool>(
                 out.extend_from_slice(json.run(next, index));
             }
             sep(out, &mut first);
-            let key = r.entries.get_index(index).map_or("", |e| e.0);
+            let key = entries.get_index(index).map_or("", |e| e.0);
             entry(out, key, value);
             next = index + 1;
         }
@@ -161,135 +237,6 @@ pub(crate) fn write_metadata<const NESTED: bool>(
         }
     }
     out.push(b'}');
-}
-
-const SHARDS: usize = 16;
-/// A shard is swept when it reaches this size at least (then twice its live size).
-const MIN_SWEEP: usize = 256;
-
-/// Renderings of the shared metadata entries seen recently, for every thread of a
-/// [`crate::MessageFactory`]: sharded maps behind short locks (a lookup is a hash probe
-/// and a reference count), the rendering itself done outside the lock.
-#[derive(Default)]
-pub struct MetadataCache {
-    shards: [Mutex<Shard>; SHARDS],
-}
-
-#[derive(Default)]
-struct Shard {
-    map: HashMap<usize, Arc<RenderedMetadata>, BuildHasherDefault<IdHasher>>,
-    sweep_at: usize,
-}
-
-impl Shard {
-    /// Entries nothing else shares any more belong to resources that are gone.
-    fn sweep(&mut self) {
-        self.map.retain(|_, r| r.entries.share_count() > 1);
-        self.sweep_at = 2 * self.map.len();
-    }
-}
-
-impl std::fmt::Debug for MetadataCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetadataCache")
-            .field("entries", &self.len())
-            .finish()
-    }
-}
-
-impl MetadataCache {
-    pub fn new() -> MetadataCache {
-        MetadataCache::default()
-    }
-
-    /// The rendering of `map`'s shared entries, made on first use; None for a map
-    /// without shared entries (nothing to reuse).
-    pub fn get(&self, map: &Map) -> Option<Arc<RenderedMetadata>> {
-        let id = map.shared_id()?;
-        let shard = &self.shards[shard_of(id)];
-        if let Some(r) = lock(shard).map.get(&id) {
-            return Some(Arc::clone(r));
-        }
-        let rendered = Arc::new(RenderedMetadata::new(map.shared_entries()?));
-        let mut s = lock(shard);
-        let r = Arc::clone(s.map.entry(id).or_insert(rendered));
-        if s.map.len() >= s.sweep_at.max(MIN_SWEEP) {
-            s.sweep();
-        }
-        Some(r)
-    }
-
-    /// Drop the renderings of metadata nothing else shares any more (resources that
-    /// are gone). The polling engine calls this at the end of each cycle; lookups also
-    /// sweep a shard when it has doubled since its last sweep.
-    pub fn sweep(&self) {
-        for shard in &self.shards {
-            lock(shard).sweep();
-        }
-    }
-
-    /// How many renderings are held.
-    pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).map.len()).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Heap bytes held by the renderings (approximate).
-    pub fn heap_bytes(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| {
-                lock(s)
-                    .map
-                    .values()
-                    .map(|r| {
-                        r.signing.heap_bytes()
-                            + [r.json.get(), r.json_nested.get()]
-                                .into_iter()
-                                .flatten()
-                                .map(|j| j.text.len() + std::mem::size_of_val(&*j.ends))
-                                .sum::<usize>()
-                    })
-                    .sum::<usize>()
-            })
-            .sum()
-    }
-}
-
-/// A poisoned shard only means another thread panicked mid-lookup; its map is intact.
-fn lock(shard: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
-    shard.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn mix(id: usize) -> u64 {
-    let h = (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    h ^ (h >> 29)
-}
-
-fn shard_of(id: usize) -> usize {
-    (mix(id) >> 50) as usize % SHARDS
-}
-
-/// Identities are addresses: a multiply-xorshift spreads them well enough, and SipHash
-/// would cost more than the rest of a lookup.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = mix((self.0 << 8 | b as u64) as usize);
-        }
-    }
-    fn write_usize(&mut self, id: usize) {
-        self.0 = mix(id);
-    }
 }
 
 #[cfg(test)]
@@ -342,18 +289,19 @@ mod tests {
 
     #[test]
     fn renders_json_and_signatures_as_the_uncached_paths() {
-        let cache = MetadataCache::new();
         let base = base();
+        let first = rendered(&base).expect("shared") as *const RenderedMetadata;
         for m in overlays(&base) {
-            let r = cache.get(&m).expect("shared");
+            let r = rendered(&m).expect("shared");
+            assert!(std::ptr::eq(r, first), "one rendering per shared base");
             for nested in [false, true] {
                 let (mut want, mut got) = (Vec::new(), Vec::new());
                 if nested {
                     map_g::<true>(&mut want, &m);
-                    write_metadata::<true>(&mut got, &m, Some(&r));
+                    write_metadata::<true>(&mut got, &m, Some(r));
                 } else {
                     map_g::<false>(&mut want, &m);
-                    write_metadata::<false>(&mut got, &m, Some(&r));
+                    write_metadata::<false>(&mut got, &m, Some(r));
                 }
                 assert_eq!(
                     String::from_utf8_lossy(&got),
@@ -364,57 +312,51 @@ mod tests {
             let message = Map::new().with("resource_metadata", m.clone());
             assert_eq!(
                 crate::signature::signing_input(&message),
-                crate::signature::signing_input_over(&m, &r),
+                crate::signature::signing_input_over(&m, r),
                 "{m:?}"
             );
         }
-        assert_eq!(cache.len(), 1, "one rendering per shared base");
     }
 
     #[test]
     fn a_rendering_of_another_base_is_not_used() {
-        let cache = MetadataCache::new();
         let (a, b) = (base(), Map::new().with("k", 1).into_shared());
-        let ra = cache.get(&a).expect("shared");
+        let ra = rendered(&a).expect("shared");
         let mut out = Vec::new();
-        write_metadata::<false>(&mut out, &b, Some(&ra));
+        write_metadata::<false>(&mut out, &b, Some(ra));
         assert_eq!(out, b"{\"k\": 1}");
-        assert!(cache.get(&Map::new().with("k", 1)).is_none());
+        assert!(rendered(&Map::new().with("k", 1)).is_none());
+        assert!(attached(&b).is_none(), "attached() renders nothing");
     }
 
     #[test]
-    fn renderings_of_dropped_resources_are_swept() {
-        let cache = MetadataCache::new();
-        let kept: Vec<Map> = (0..10)
-            .map(|i| Map::new().with("i", i).into_shared())
-            .collect();
-        for m in &kept {
-            cache.get(m);
-        }
-        for i in 0..(SHARDS * MIN_SWEEP * 4) {
-            let gone = Map::new().with("j", i).into_shared();
-            cache.get(&gone);
-        }
-        // Bounded by twice the live set per shard, and nothing live was dropped.
-        assert!(cache.len() <= SHARDS * MIN_SWEEP * 2, "{}", cache.len());
-        cache.sweep();
-        assert_eq!(
-            cache.len(),
-            kept.len(),
-            "a sweep keeps exactly the live set"
-        );
-        assert!(cache.len() <= SHARDS * MIN_SWEEP * 2, "{}", cache.len());
-        for m in &kept {
-            let r = cache.get(m).expect("shared");
-            assert!(r.renders(m));
-        }
-        let ids: Vec<usize> = kept.iter().filter_map(Map::shared_id).collect();
-        let held = cache
-            .shards
-            .iter()
-            .flat_map(|s| lock(s).map.keys().copied().collect::<Vec<_>>())
-            .filter(|id| ids.contains(id))
-            .count();
-        assert_eq!(held, kept.len());
+    fn a_rendering_is_freed_with_the_last_holder_of_its_entries() {
+        let freed = || FREED_HERE.with(|c| c.get());
+        let before = freed();
+        let base = base();
+        let sample_metadata = {
+            let mut m = base.clone();
+            m.insert("cpu_number", 1);
+            m
+        };
+        assert!(rendered(&sample_metadata).is_some());
+        assert!(attached(&base).is_some(), "kept with the shared entries");
+        drop(base);
+        assert_eq!(freed(), before, "a map still holds the entries");
+        assert!(attached(&sample_metadata).is_some());
+        drop(sample_metadata);
+        assert_eq!(freed(), before + 1, "freed once, with the entries");
+    }
+
+    #[test]
+    fn racing_threads_keep_one_rendering() {
+        let base = base();
+        let ptrs: Vec<usize> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| rendered(&base).map(|r| r as *const _ as usize)))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+        });
+        assert!(ptrs.windows(2).all(|w| w[0] == w[1]), "{ptrs:?}");
     }
 }

@@ -1,0 +1,112 @@
+//! `Text`: the ABI-stable string of a sample's and a resource's short fields (meter name,
+//! unit, ids). Up to [`Text::INLINE`] bytes are kept inline, so making a sample copies
+//! its name, unit and ids without allocating, and reading them touches no other memory.
+
+use std::fmt;
+
+use abi_stable::std_types::RString;
+use abi_stable::StableAbi;
+
+/// A string kept inline when short (every meter name, unit, instance or Keystone id),
+/// on the heap otherwise.
+#[doc(hidden)]
+#[repr(C)]
+#[derive(StableAbi, Clone)]
+pub struct Text(Repr);
+
+#[repr(u8)]
+#[derive(StableAbi, Clone)]
+enum Repr {
+    /// Only ever made from a `&str` in this module, so the bytes are UTF-8.
+    Inline {
+        len: u8,
+        bytes: [u8; Text::INLINE],
+    },
+    Heap(RString),
+}
+
+impl Text {
+    /// Longest string kept inline: a `<uuid>-<disk>` resource id fits (48 bytes in all).
+    pub const INLINE: usize = 46;
+
+    pub fn new(s: &str) -> Text {
+        if s.len() <= Text::INLINE {
+            let mut bytes = [0u8; Text::INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Text(Repr::Inline {
+                len: s.len() as u8,
+                bytes,
+            })
+        } else {
+            Text(Repr::Heap(RString::from(s)))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // SAFETY: inline bytes are only copied from a &str, whole (Text::new), and
+            // the field is private to this module.
+            Repr::Inline { len, bytes } => unsafe {
+                std::str::from_utf8_unchecked(bytes.get_unchecked(..*len as usize))
+            },
+            Repr::Heap(s) => s.as_str(),
+        }
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl<S: AsRef<str>> From<S> for Text {
+    fn from(s: S) -> Text {
+        Text::new(s.as_ref())
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_strings_are_inline_and_long_ones_on_the_heap() {
+        for s in [
+            "",
+            "cpu",
+            "é",
+            "6a4b4a1c-7a76-4d7a-9f4e-0d1b6b7c8e9f-vda",
+            &"x".repeat(Text::INLINE),
+        ] {
+            let t = Text::from(s);
+            assert!(matches!(t.0, Repr::Inline { .. }), "{s}");
+            assert_eq!(t.as_str(), s);
+        }
+        let long = "instance-00000001-6a4b4a1c-7a76-4d7a-9f4e-0d1b6b7c8e9f-tap1234";
+        let t = Text::from(long.to_string());
+        assert!(matches!(t.0, Repr::Heap(_)));
+        assert_eq!(&*t, long);
+        assert_eq!(t.clone(), t);
+        assert_eq!(std::mem::size_of::<Text>(), 48);
+    }
+}
