@@ -249,6 +249,13 @@ impl<P: Pollster> FfiPollster for PollsterAdapter<P> {
         }
     }
 
+    fn per_resource(&self) -> bool {
+        guard(|| self.0.per_resource()).unwrap_or_else(|panic| {
+            log::error!(target: "longshore::plugin", "per_resource: {panic}");
+            false
+        })
+    }
+
     fn get_samples(&self, ctx: FfiContext<'_>, resources: RSlice<'_, Resource>) -> PollOutcome {
         let ctx = PollContext::new(ctx);
         let mut out = Vec::new();

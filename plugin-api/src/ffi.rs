@@ -126,6 +126,8 @@ pub struct DiscoverOutcome {
 pub trait FfiPollster: Send + Sync {
     fn default_discovery(&self) -> ROption<RString>;
 
+    fn per_resource(&self) -> bool;
+
     #[sabi(last_prefix_field)]
     fn get_samples(&self, ctx: FfiContext<'_>, resources: RSlice<'_, Resource>) -> PollOutcome;
 }

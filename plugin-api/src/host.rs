@@ -468,6 +468,11 @@ impl PollsterHandle {
         self.obj.default_discovery().into_option().map(Into::into)
     }
 
+    /// [`crate::Pollster::per_resource`]: the host may call it on slices of the list.
+    pub fn per_resource(&self) -> bool {
+        self.obj.per_resource()
+    }
+
     pub fn get_samples(&self, ctx: &CallContext, resources: &[Resource]) -> PollResult {
         let scoped = Scoped {
             ctx,

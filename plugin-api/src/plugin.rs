@@ -23,6 +23,17 @@ pub trait Pollster: Send + Sync + 'static {
         None
     }
 
+    /// Whether the samples of a call are this pollster's samples of each resource alone,
+    /// concatenated: nothing carried from one resource of the list to the next, nothing
+    /// done once per call. The host may then call it on slices of a long resource list
+    /// and publish each slice's samples while the resources' data are still in the CPU's
+    /// caches; the samples, their order and the batches are the same. False by default:
+    /// a pollster that ignores its resources (one that lists everything itself) must
+    /// leave it so, or it would be called, and publish everything, once per slice.
+    fn per_resource(&self) -> bool {
+        false
+    }
+
     /// Push one sample per measurable resource onto `out`.
     ///
     /// Samples pushed before an error (or a panic) are kept and published. Return

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use abi_stable::std_types::{RArc, ROption, RString, RVec};
 use abi_stable::StableAbi;
 
+use crate::text::Text;
+
 /// A JSON-like value: null, bool, integer, float, string, list or ordered map.
 ///
 /// Ints stay ints and floats stay floats all the way to the wire (`512.0` is not `512`).
@@ -241,7 +243,9 @@ pub struct Shared {
 #[repr(C)]
 #[derive(StableAbi, Clone, PartialEq)]
 pub struct Entry {
-    key: RString,
+    // Inline (metadata keys are short): no allocation per key, and comparing keys reads
+    // the entry only.
+    key: Text,
     value: Value,
 }
 
@@ -379,19 +383,19 @@ impl Map {
         self.get(key).is_some()
     }
     /// Python's `d[key] = value`: replaces in place, or appends a new key.
-    pub fn insert(&mut self, key: impl AsRef<str> + Into<String>, value: impl Into<Value>) {
+    pub fn insert(&mut self, key: impl AsRef<str>, value: impl Into<Value>) {
         let value = value.into();
         if let Some(i) = self.own_index(key.as_ref()) {
             self.own[i].value = value;
         } else {
             self.own.push(Entry {
-                key: RString::from(key.into()),
+                key: Text::new(key.as_ref()),
                 value,
             });
         }
     }
     /// Builder form of [`Map::insert`].
-    pub fn with(mut self, key: impl AsRef<str> + Into<String>, value: impl Into<Value>) -> Map {
+    pub fn with(mut self, key: impl AsRef<str>, value: impl Into<Value>) -> Map {
         self.insert(key, value);
         self
     }
@@ -788,7 +792,11 @@ mod tests {
         assert_eq!(unsafe { (*kept.as_ptr().cast::<Data>()).tag }, 1);
         let before = FREED.load(Ordering::SeqCst);
         drop(base);
-        assert_eq!(FREED.load(Ordering::SeqCst), before, "a map still shares them");
+        assert_eq!(
+            FREED.load(Ordering::SeqCst),
+            before,
+            "a map still shares them"
+        );
         drop(sample);
         assert_eq!(FREED.load(Ordering::SeqCst), before + 1);
     }

@@ -707,3 +707,101 @@ fn end_to_end_with_the_file_publisher_and_compute_like_samples() {
         }
     }
 }
+
+/// A per-resource pollster over 301 resources, batch size 50: the published batches
+/// and their order must be what one call gives, however the host slices the calls.
+#[test]
+fn a_per_resource_pollster_is_called_on_slices_and_publishes_what_one_call_would() {
+    let yaml = "sources:\n  - name: sl\n    interval: 60\n    meters: [sl.count]\n";
+    let run = |per_resource: bool| {
+        let cfg = Config::new().with("synthetic", "resources", 301).with(
+            "synthetic",
+            "per_resource",
+            per_resource,
+        );
+        let (agent, publisher) = agent(&cfg, yaml, &[("sl.count", "counter")]);
+        let r = agent.poll_once();
+        assert!(r.is_success(), "{r:#?}");
+        let rep = report(&r, "sl", "sl.count");
+        assert_eq!((rep.resources, rep.samples, rep.batches), (301, 301, 7));
+        let batches = publisher.batches();
+        let sizes: Vec<usize> = batches.iter().map(|b| b.messages.len()).collect();
+        let messages: Vec<Map> = batches
+            .iter()
+            .flat_map(|b| b.messages.iter().map(|m| m.to_map()))
+            .collect();
+        (sizes, ids(&messages))
+    };
+    let (one_sizes, one_ids) = run(false);
+    let (sliced_sizes, sliced_ids) = run(true);
+    assert_eq!(one_sizes, [50, 50, 50, 50, 50, 50, 1]);
+    assert_eq!(sliced_sizes, one_sizes, "batches span the slices");
+    assert_eq!(sliced_ids, one_ids, "same samples, same order");
+    assert_eq!(logged(log::Level::Info, "polling 301 resources").len(), 1);
+    // 301 = 128 + 128 + 45 (longshore-polling's slice).
+    assert_eq!(logged(log::Level::Info, "polling 128 resources").len(), 2);
+    assert_eq!(logged(log::Level::Info, "polling 45 resources").len(), 1);
+}
+
+#[test]
+fn a_sliced_run_blacklists_permanent_failures_per_slice_and_stops_at_a_transient_one() {
+    let cfg =
+        Config::new()
+            .with("synthetic", "resources", 200)
+            .with("synthetic", "per_resource", true);
+    let yaml = "sources:
+  - name: slp
+    interval: 60
+    meters: [slp.perm]
+    discovery: ['fixed://ok', 'fixed://bad']
+  - name: slt
+    interval: 60
+    meters: [slt.partial]
+    discovery: ['fixed://tr']
+";
+    let (agent, publisher) = agent(
+        &cfg,
+        yaml,
+        &[("slp.perm", "permanent"), ("slt.partial", "partial")],
+    );
+    let r = agent.poll_once();
+    // 400 resources in slices of 128: the bad ones fail in three of them; every good
+    // one is still polled and every bad one blacklisted.
+    let perm = report(&r, "slp", "slp.perm");
+    assert_eq!((perm.resources, perm.samples), (400, 200));
+    assert!(matches!(
+        &perm.outcome,
+        Outcome::Failed(Failure::Error {
+            kind: ErrorKind::Permanent,
+            ..
+        })
+    ));
+    let blacklisted: usize = logged(
+        log::Level::Error,
+        "Prevent pollster slp.perm from polling [",
+    )
+    .iter()
+    .map(|m| m.matches("bad-").count())
+    .sum();
+    assert_eq!(blacklisted, 200);
+    // A transient error ends the run as one call's would: the first slice's half.
+    let partial = report(&r, "slt", "slt.partial");
+    assert_eq!(partial.samples, 64);
+    assert!(matches!(
+        &partial.outcome,
+        Outcome::Failed(Failure::Error { kind: ErrorKind::Transient, message })
+            if message.contains("failed after 64 of 128")
+    ));
+    let names: Vec<String> = publisher
+        .messages()
+        .iter()
+        .map(|m| str_field(m, "counter_name").to_string())
+        .collect();
+    assert_eq!(names.iter().filter(|n| *n == "test.permanent").count(), 200);
+    assert_eq!(names.iter().filter(|n| *n == "test.partial").count(), 64);
+
+    let r = agent.poll_once();
+    let again = report(&r, "slp", "slp.perm");
+    assert_eq!((again.resources, again.samples), (200, 200));
+    assert_eq!(again.outcome, Outcome::Polled);
+}

@@ -368,6 +368,11 @@ impl Pollster for ComputePollster {
         Some("local_instances".to_string())
     }
 
+    /// Each instance is inspected (through the cycle's cache) and emitted on its own.
+    fn per_resource(&self) -> bool {
+        true
+    }
+
     fn get_samples(
         &self,
         ctx: &PollContext<'_>,

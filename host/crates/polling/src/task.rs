@@ -11,7 +11,12 @@
 //!   the partial batch (Ceilometer drops the unsent tail, §13.16);
 //! - sources run in file order and pollsters in the order given, not shuffled;
 //! - a scheme may contain `_` in `name://param` (`urlparse` does not allow it, so
-//!   Ceilometer cannot pass a parameter to `local_instances`).
+//!   Ceilometer cannot pass a parameter to `local_instances`);
+//! - a pollster that declares `per_resource` is called on slices of its resources
+//!   ([`PER_RESOURCE_SLICE`]); the slices fill the same batches one call would, a
+//!   permanent error's resources are blacklisted and the next slices polled, and any
+//!   other error ends the run, as it would end one call; the run's timeout spans its
+//!   slices.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
@@ -31,6 +36,104 @@ use crate::report::{CycleReport, DiscoveryReport, Failure, Outcome, PollsterRepo
 use crate::runner::Watch;
 
 const LOG: &str = "longshore::polling";
+
+/// Resources per call of a per-resource pollster: their data, renderings and samples
+/// (~0.5 MB for compute-like metadata) stay in a core's L2 cache between the plugin's
+/// pass and the publisher's.
+pub(crate) const PER_RESOURCE_SLICE: usize = 128;
+
+/// A pollster run's samples on their way to the publisher: signed into batches of
+/// `batch_size`, each sent when full and the remainder at the end, so the slices of a
+/// per-resource run fill the same batches one call would (batches never span runs).
+struct RunBatches<'a> {
+    engine: &'a Engine,
+    source: &'a TaskSource,
+    p: &'a TaskPollster,
+    /// One shared copy of the run's timestamp for all its messages.
+    timestamp: Arc<str>,
+    size: usize,
+    pending: Vec<longshore_publisher::MeterMessage>,
+    failed_messages: usize,
+    first_error: Option<String>,
+}
+
+impl<'a> RunBatches<'a> {
+    fn new(
+        engine: &'a Engine,
+        source: &'a TaskSource,
+        p: &'a TaskPollster,
+        timestamp: &str,
+    ) -> RunBatches<'a> {
+        RunBatches {
+            engine,
+            source,
+            p,
+            timestamp: timestamp.into(),
+            size: engine.options.batch_size.max(1),
+            pending: Vec::new(),
+            failed_messages: 0,
+            first_error: None,
+        }
+    }
+
+    fn push(&mut self, samples: Samples, report: &mut PollsterReport) {
+        if samples.is_empty() {
+            return;
+        }
+        report.samples += samples.len();
+        let monotonic = monotonic_now();
+        let mut samples = samples.into_iter();
+        loop {
+            if self.pending.capacity() == 0 {
+                self.pending.reserve_exact(samples.len().min(self.size));
+            }
+            let room = self.size - self.pending.len();
+            let before = self.pending.len();
+            self.engine.factory.extend_at(
+                samples.by_ref().take(room),
+                &self.timestamp,
+                monotonic,
+                &mut self.pending,
+            );
+            let added = self.pending.len() - before;
+            if self.pending.len() >= self.size {
+                self.send(report);
+            }
+            if added < room || samples.len() == 0 {
+                return;
+            }
+        }
+    }
+
+    fn send(&mut self, report: &mut PollsterReport) {
+        let messages = std::mem::take(&mut self.pending);
+        let n = messages.len();
+        report.batches += 1;
+        let b = Batch {
+            source: self.source.name.clone(),
+            pollster: self.p.name.clone(),
+            messages,
+        };
+        if let Err(e) = self.engine.publisher.publish(b) {
+            report.publish_errors += 1;
+            self.failed_messages += n;
+            self.first_error.get_or_insert_with(|| e.to_string());
+        }
+    }
+
+    /// Send the last, partial batch.
+    fn finish(mut self, report: &mut PollsterReport) {
+        if !self.pending.is_empty() {
+            self.send(report);
+        }
+        if let Some(e) = self.first_error {
+            log::error!(target: LOG,
+                "Publisher {} refused {} batch(es) ({} sample(s)) of pollster {} on source {}: {e}",
+                self.engine.publisher.describe(), report.publish_errors, self.failed_messages,
+                self.p.name, self.source.name);
+        }
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -55,6 +158,8 @@ pub(crate) struct TaskPollster {
     pub(crate) name: String,
     handle: Arc<PollsterHandle>,
     default_discovery: Option<String>,
+    /// The pollster may be called on slices of its resources (`Pollster::per_resource`).
+    per_resource: bool,
     state: Mutex<PollsterState>,
     busy: Arc<AtomicBool>,
     /// Another source of the task polls the same pollster name, so the resources
@@ -105,6 +210,7 @@ impl PollingTask {
             name: name.to_string(),
             handle: Arc::clone(handle),
             default_discovery: handle.default_discovery().filter(|d| !d.is_empty()),
+            per_resource: handle.per_resource(),
             state: Mutex::new(PollsterState::default()),
             busy: Arc::new(AtomicBool::new(false)),
             keep_history: false,
@@ -264,63 +370,107 @@ impl PollingTask {
         let timestamp = polling_timestamp(SystemTime::now());
         let ctx = CallContext::new(Arc::clone(&cycle.cache), Arc::new(AtomicBool::new(false)));
         let timeout = engine.options.timeout_for(self.interval);
-        let n = resources.len();
-        let call = || p.handle.get_samples(&ctx, &resources);
-        let Some(outcome) = watch.call(engine, index, n, &ctx, timeout, &p.busy, call) else {
-            // Abandoned mid-call: the watcher reported it; this result is dropped.
-            return Outcome::Failed(Failure::TimedOut(timeout));
+        let started = Instant::now();
+        let mut batches = RunBatches::new(engine, source, p, &timestamp);
+        // A per-resource pollster is called on slices of its resources, each slice's
+        // samples signed and published right away, while those resources' metadata and
+        // renderings are still in the CPU's caches: a run over thousands of resources
+        // otherwise makes the plugin walk them all, then the publisher again, from memory.
+        // The samples, their order and the batches are the same either way.
+        let slice = if p.per_resource {
+            PER_RESOURCE_SLICE
+        } else {
+            resources.len()
         };
-
-        let (outcome, produced) = match outcome {
-            CallOutcome::Done(result) => {
-                let produced = result.samples.len();
-                self.publish(engine, source, p, result.samples, &timestamp, report);
-                match result.error {
-                    None => (Outcome::Polled, produced),
-                    Some(err) => {
-                        if err.kind() == ErrorKind::Permanent {
-                            let ids: Vec<String> = err.resources().map(str::to_string).collect();
-                            let mut st = lock(&p.state);
-                            let new: Vec<&str> = ids
-                                .iter()
-                                .filter(|id| st.blacklist.insert((*id).clone()))
-                                .map(String::as_str)
-                                .collect();
-                            if !new.is_empty() {
+        let mut produced = 0;
+        let mut outcome = Outcome::Polled;
+        for resources in resources.chunks(slice.max(1)) {
+            let budget = timeout.saturating_sub(started.elapsed());
+            if budget.is_zero() {
+                log::warn!(target: LOG,
+                    "Pollster {} on source {} timed out after {timeout:?} between calls \
+                     ({produced} sample(s) kept)", p.name, source.name);
+                outcome = Outcome::Failed(Failure::TimedOut(timeout));
+                break;
+            }
+            let call = || p.handle.get_samples(&ctx, resources);
+            let n = resources.len();
+            let Some(call_outcome) = watch.call(engine, index, n, &ctx, budget, &p.busy, call)
+            else {
+                // Abandoned mid-call: the watcher reported it and this call's result is
+                // dropped; what earlier slices produced is still published.
+                batches.finish(report);
+                return Outcome::Failed(Failure::TimedOut(timeout));
+            };
+            let stop = match call_outcome {
+                CallOutcome::Done(result) => {
+                    produced += result.samples.len();
+                    batches.push(result.samples, report);
+                    match result.error {
+                        None => false,
+                        Some(err) => {
+                            let permanent = err.kind() == ErrorKind::Permanent;
+                            let named = err.resources().next().is_some();
+                            if permanent {
+                                let ids: Vec<String> =
+                                    err.resources().map(str::to_string).collect();
+                                let mut st = lock(&p.state);
+                                let new: Vec<&str> = ids
+                                    .iter()
+                                    .filter(|id| st.blacklist.insert((*id).clone()))
+                                    .map(String::as_str)
+                                    .collect();
+                                if !new.is_empty() {
+                                    log::error!(target: LOG,
+                                        "Prevent pollster {} from polling [{}] on source {} anymore! ({})",
+                                        p.name, new.join(", "), source.name, err.message());
+                                }
+                            } else {
                                 log::error!(target: LOG,
-                                    "Prevent pollster {} from polling [{}] on source {} anymore! ({})",
-                                    p.name, new.join(", "), source.name, err.message());
+                                    "Continue after error from {} on source {}: {} ({} sample(s) kept)",
+                                    p.name, source.name, err, produced);
                             }
-                        } else {
-                            log::error!(target: LOG,
-                                "Continue after error from {} on source {}: {} ({} sample(s) kept)",
-                                p.name, source.name, err, produced);
+                            if matches!(outcome, Outcome::Polled) {
+                                outcome = Outcome::Failed(Failure::Error {
+                                    kind: err.kind(),
+                                    message: err.message().to_string(),
+                                });
+                            }
+                            // Resources named by a permanent error are blacklisted and
+                            // the next slices go on; anything else ends the run, as one
+                            // call would have ended.
+                            !(permanent && named)
                         }
-                        (
-                            Outcome::Failed(Failure::Error {
-                                kind: err.kind(),
-                                message: err.message().to_string(),
-                            }),
-                            produced,
-                        )
                     }
                 }
+                // The watcher reports overruns and shutdown itself (`runner`).
+                CallOutcome::TimedOut => {
+                    outcome = Outcome::Failed(Failure::TimedOut(timeout));
+                    true
+                }
+                CallOutcome::Aborted => {
+                    outcome = Outcome::Failed(Failure::Aborted);
+                    true
+                }
+                CallOutcome::StillRunning => {
+                    log::warn!(target: LOG,
+                        "Pollster {} on source {}: its previous call timed out and has still not \
+                         returned; not calling it again until it does",
+                        p.name, source.name);
+                    outcome = Outcome::Failed(Failure::StillRunning);
+                    true
+                }
+                CallOutcome::Failed(m) => {
+                    log::error!(target: LOG, "Cannot call pollster {} on source {}: {m}", p.name, source.name);
+                    outcome = Outcome::Failed(Failure::Host(m));
+                    true
+                }
+            };
+            if stop {
+                break;
             }
-            // The watcher reports overruns and shutdown itself (`runner`).
-            CallOutcome::TimedOut => (Outcome::Failed(Failure::TimedOut(timeout)), 0),
-            CallOutcome::Aborted => (Outcome::Failed(Failure::Aborted), 0),
-            CallOutcome::StillRunning => {
-                log::warn!(target: LOG,
-                    "Pollster {} on source {}: its previous call timed out and has still not \
-                     returned; not calling it again until it does",
-                    p.name, source.name);
-                (Outcome::Failed(Failure::StillRunning), 0)
-            }
-            CallOutcome::Failed(m) => {
-                log::error!(target: LOG, "Cannot call pollster {} on source {}: {m}", p.name, source.name);
-                (Outcome::Failed(Failure::Host(m)), 0)
-            }
-        };
+        }
+        batches.finish(report);
         self.update_backoff(engine, source, p, slot, &outcome, produced);
         outcome
     }
@@ -365,53 +515,6 @@ impl PollingTask {
                 p.name, source.name, st.failures);
             st.failures = 0;
             st.suspended_until = None;
-        }
-    }
-
-    /// Stamp, sign and batch the samples of one pollster run, and hand the batches over.
-    fn publish(
-        &self,
-        engine: &Engine,
-        source: &TaskSource,
-        p: &TaskPollster,
-        samples: Samples,
-        timestamp: &str,
-        report: &mut PollsterReport,
-    ) {
-        if samples.is_empty() {
-            return;
-        }
-        report.samples = samples.len();
-        let monotonic = monotonic_now();
-        let mut failed_messages = 0usize;
-        let mut first_error: Option<String> = None;
-        let mut send = |messages: Vec<_>, report: &mut PollsterReport| {
-            let n = messages.len();
-            report.batches += 1;
-            let b = Batch {
-                source: source.name.clone(),
-                pollster: p.name.clone(),
-                messages,
-            };
-            if let Err(e) = engine.publisher.publish(b) {
-                report.publish_errors += 1;
-                failed_messages += n;
-                first_error.get_or_insert_with(|| e.to_string());
-            }
-        };
-        // One shared copy of the run's timestamp for all its messages.
-        let timestamp: Arc<str> = timestamp.into();
-        let size = engine.options.batch_size;
-        for batch in engine
-            .factory
-            .batches_at(samples, size, &timestamp, monotonic)
-        {
-            send(batch, report);
-        }
-        if let Some(e) = first_error {
-            log::error!(target: LOG,
-                "Publisher {} refused {} batch(es) ({} sample(s)) of pollster {} on source {}: {e}",
-                engine.publisher.describe(), report.publish_errors, failed_messages, p.name, source.name);
         }
     }
 

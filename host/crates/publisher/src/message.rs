@@ -178,15 +178,14 @@ impl Fields {
         }
     }
     fn message_id(&self) -> &str {
-        // Only ASCII was written by the uuid formatter.
-        std::str::from_utf8(&self.message_id).unwrap_or_default()
+        ascii(&self.message_id)
     }
     fn monotonic_repr(&self) -> &str {
         self.monotonic.as_str()
     }
     fn signature(&self) -> &str {
         if self.signed {
-            std::str::from_utf8(&self.signature).unwrap_or_default()
+            ascii(&self.signature)
         } else {
             ""
         }
@@ -281,6 +280,15 @@ impl Fields {
     }
 }
 
+/// The text of a message's fixed-size fields (message id, signature, float reprs):
+/// they start zeroed and only the uuid, hex and float formatters write them, all ASCII.
+/// Checking that again on every read cost ~1.5 % of a message.
+fn ascii(bytes: &[u8]) -> &str {
+    debug_assert!(bytes.is_ascii());
+    // SAFETY: ASCII (see above) is UTF-8.
+    unsafe { std::str::from_utf8_unchecked(bytes) }
+}
+
 /// A float with its `repr()`, formatted once for every use (a run's monotonic time is
 /// shared by all its messages).
 #[derive(Debug, Clone, Copy)]
@@ -292,8 +300,7 @@ struct FloatRepr {
 
 impl FloatRepr {
     fn as_str(&self) -> &str {
-        // Only ASCII was written by the float formatter.
-        std::str::from_utf8(&self.repr[..self.len as usize]).unwrap_or_default()
+        ascii(&self.repr[..self.len as usize])
     }
 
     fn new(value: f64) -> FloatRepr {

@@ -18,6 +18,12 @@ fn opt_i64(cfg: &Config, name: &str, default: i64) -> Result<i64, PluginError> {
     Ok(cfg.i64("synthetic", name)?.unwrap_or(default))
 }
 
+/// `[synthetic] per_resource`: whether counter, partial and permanent declare
+/// `Pollster::per_resource` (the host may then call them on slices of their resources).
+fn per_resource(cfg: &Config) -> Result<bool, PluginError> {
+    Ok(cfg.bool("synthetic", "per_resource")?.unwrap_or(false))
+}
+
 fn opt_ms(cfg: &Config, name: &str, default: i64) -> Result<Duration, PluginError> {
     Ok(Duration::from_millis(
         opt_i64(cfg, name, default)?.max(0) as u64
@@ -45,11 +51,16 @@ fn epoch_micros() -> i64 {
 
 /// One gauge sample per resource, value = the index of the resource; the resource's
 /// metadata is copied into the sample.
-struct Counter;
+struct Counter {
+    per_resource: bool,
+}
 
 impl Pollster for Counter {
     fn default_discovery(&self) -> Option<String> {
         Some("fixed".to_string())
+    }
+    fn per_resource(&self) -> bool {
+        self.per_resource
     }
     fn get_samples(
         &self,
@@ -195,11 +206,16 @@ impl Pollster for Flaky {
 }
 
 /// Produces samples for the first half of its resources, then fails (transient).
-struct Partial;
+struct Partial {
+    per_resource: bool,
+}
 
 impl Pollster for Partial {
     fn default_discovery(&self) -> Option<String> {
         Some("fixed".to_string())
+    }
+    fn per_resource(&self) -> bool {
+        self.per_resource
     }
     fn get_samples(
         &self,
@@ -228,11 +244,15 @@ impl Pollster for Partial {
 /// `[synthetic] permanent_fail` (default `bad`): those fail permanently.
 struct Permanent {
     markers: Vec<String>,
+    per_resource: bool,
 }
 
 impl Pollster for Permanent {
     fn default_discovery(&self) -> Option<String> {
         Some("fixed".to_string())
+    }
+    fn per_resource(&self) -> bool {
+        self.per_resource
     }
     fn get_samples(
         &self,
@@ -344,6 +364,9 @@ struct Bench {
 impl Pollster for Bench {
     fn default_discovery(&self) -> Option<String> {
         Some("instances".to_string())
+    }
+    fn per_resource(&self) -> bool {
+        true
     }
     fn get_samples(
         &self,
@@ -581,6 +604,12 @@ fn register(plugins: &mut PluginRegistry) {
             "Duration of one cached inspection",
         ),
         (
+            "per_resource",
+            Bool,
+            Value::from(false),
+            "Whether counter, partial and permanent may be called on slices of their resources",
+        ),
+        (
             "discovery_delay_ms",
             Int,
             Value::from(20),
@@ -608,8 +637,10 @@ fn register(plugins: &mut PluginRegistry) {
         plugins.option(OptionSpec::new("synthetic", name, kind, default, help));
     }
     plugins
-        .pollster("counter", "One gauge per resource", |_: &Config| {
-            Ok(Counter)
+        .pollster("counter", "One gauge per resource", |cfg: &Config| {
+            Ok(Counter {
+                per_resource: per_resource(cfg)?,
+            })
         })
         .pollster("panic", "Panics in get_samples", |_: &Config| Ok(Panicker))
         .pollster(
@@ -664,7 +695,11 @@ fn register(plugins: &mut PluginRegistry) {
         .pollster(
             "partial",
             "Samples for half the resources, then an error",
-            |_: &Config| Ok(Partial),
+            |cfg: &Config| {
+                Ok(Partial {
+                    per_resource: per_resource(cfg)?,
+                })
+            },
         )
         .pollster(
             "permanent",
@@ -674,6 +709,7 @@ fn register(plugins: &mut PluginRegistry) {
                     markers: cfg
                         .str_list("synthetic", "permanent_fail")?
                         .unwrap_or_else(|| vec!["bad".to_string()]),
+                    per_resource: per_resource(cfg)?,
                 })
             },
         )
