@@ -81,6 +81,10 @@ impl<'a> RunBatches<'a> {
             return;
         }
         report.samples += samples.len();
+        // A slice's renderings fit a core's L2 cache: ask for them all before signing.
+        if self.p.per_resource {
+            longshore_publisher::metadata::prefetch(samples.iter().map(|s| s.resource_metadata()));
+        }
         let monotonic = monotonic_now();
         let mut samples = samples.into_iter();
         loop {
@@ -392,6 +396,9 @@ impl PollingTask {
                      ({produced} sample(s) kept)", p.name, source.name);
                 outcome = Outcome::Failed(Failure::TimedOut(timeout));
                 break;
+            }
+            if p.per_resource {
+                longshore_plugin_api::sample::prefetch_resources(resources);
             }
             let call = || p.handle.get_samples(&ctx, resources);
             let n = resources.len();
