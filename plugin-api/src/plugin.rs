@@ -25,11 +25,15 @@ pub trait Pollster: Send + Sync + 'static {
 
     /// Whether the samples of a call are this pollster's samples of each resource alone,
     /// concatenated: nothing carried from one resource of the list to the next, nothing
-    /// done once per call. The host may then call it on slices of a long resource list
-    /// and publish each slice's samples while the resources' data are still in the CPU's
-    /// caches; the samples, their order and the batches are the same. False by default:
-    /// a pollster that ignores its resources (one that lists everything itself) must
-    /// leave it so, or it would be called, and publish everything, once per slice.
+    /// that depends on a resource's position in the list, nothing done once per call.
+    /// The host may then call it on slices of a long resource list and publish each
+    /// slice's samples while the resources' data are still in the CPU's caches; the
+    /// samples, their order and the batches are then the same as from one call (the
+    /// host reads the monotonic time it stamps per slice). An error other than a
+    /// permanent one naming resources ends the run: later slices are not polled this
+    /// cycle. False by default: a pollster that ignores its resources (one that lists
+    /// everything itself) must leave it so, or it would be called, and publish
+    /// everything, once per slice.
     fn per_resource(&self) -> bool {
         false
     }

@@ -726,17 +726,22 @@ fn a_per_resource_pollster_is_called_on_slices_and_publishes_what_one_call_would
         assert_eq!((rep.resources, rep.samples, rep.batches), (301, 301, 7));
         let batches = publisher.batches();
         let sizes: Vec<usize> = batches.iter().map(|b| b.messages.len()).collect();
-        let messages: Vec<Map> = batches
+        let samples: Vec<(String, i64)> = batches
             .iter()
             .flat_map(|b| b.messages.iter().map(|m| m.to_map()))
+            .map(|m| {
+                let volume = m.get("counter_volume").and_then(Value::as_i64);
+                (str_field(&m, "resource_id").to_string(), volume.unwrap())
+            })
             .collect();
-        (sizes, ids(&messages))
+        (sizes, samples)
     };
     let (one_sizes, one_ids) = run(false);
     let (sliced_sizes, sliced_ids) = run(true);
     assert_eq!(one_sizes, [50, 50, 50, 50, 50, 50, 1]);
     assert_eq!(sliced_sizes, one_sizes, "batches span the slices");
     assert_eq!(sliced_ids, one_ids, "same samples, same order");
+    assert_eq!(one_ids[300], ("res-300".to_string(), 300));
     assert_eq!(logged(log::Level::Info, "polling 301 resources").len(), 1);
     // 301 = 128 + 128 + 45 (longshore-polling's slice).
     assert_eq!(logged(log::Level::Info, "polling 128 resources").len(), 2);

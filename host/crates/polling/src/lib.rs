@@ -39,8 +39,12 @@
 //! - samples produced before a pollster error or panic are published (Ceilometer drops
 //!   the unsent partial batch);
 //! - every plugin call has a timeout (`[polling] pollster_timeout`, default the task's
-//!   interval capped at 60 s): a hung call is cancelled and abandoned, its task moves on
-//!   (pollster calls run on a runner thread watched by the task thread, `runner`);
+//!   interval capped at 60 s; a per-resource pollster's slices share one run's
+//!   timeout): a hung call is cancelled and abandoned, its task moves on (pollster calls
+//!   run on a runner thread watched by the task thread, `runner`);
+//! - a pollster that declares `per_resource` is called on slices of 128 resources, each
+//!   slice signed and published while its resources are still in the CPU's caches
+//!   (batches span the slices; monotonic time is read per slice);
 //! - a pollster that fails outright (error without samples, panic, timeout) is backed
 //!   off like a collectd read plugin: its interval doubles per consecutive failure up
 //!   to `[polling] max_backoff_interval` (86400 s), reset by one success;

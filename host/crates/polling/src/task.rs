@@ -14,9 +14,9 @@
 //!   Ceilometer cannot pass a parameter to `local_instances`);
 //! - a pollster that declares `per_resource` is called on slices of its resources
 //!   ([`PER_RESOURCE_SLICE`]); the slices fill the same batches one call would, a
-//!   permanent error's resources are blacklisted and the next slices polled, and any
-//!   other error ends the run, as it would end one call; the run's timeout spans its
-//!   slices.
+//!   permanent error's resources are blacklisted and the next slices polled, any other
+//!   error ends the run (and is the one reported), and the run's timeout bounds the sum
+//!   of its calls.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
@@ -122,6 +122,15 @@ impl<'a> RunBatches<'a> {
             report.publish_errors += 1;
             self.failed_messages += n;
             self.first_error.get_or_insert_with(|| e.to_string());
+        }
+    }
+
+    /// The run was abandoned: drop the unsent partial batch.
+    fn abandon(self, pollster: &str, source: &str) {
+        if !self.pending.is_empty() {
+            log::warn!(target: LOG,
+                "Pollster {pollster} on source {source} was abandoned: {} signed sample(s) of \
+                 its earlier slices not published", self.pending.len());
         }
     }
 
@@ -374,7 +383,10 @@ impl PollingTask {
         let timestamp = polling_timestamp(SystemTime::now());
         let ctx = CallContext::new(Arc::clone(&cycle.cache), Arc::new(AtomicBool::new(false)));
         let timeout = engine.options.timeout_for(self.interval);
-        let started = Instant::now();
+        // The timeout bounds the plugin's calls, not the signing and publishing between
+        // a per-resource pollster's slices.
+        let mut spent = Duration::ZERO;
+        let total = resources.len();
         let mut batches = RunBatches::new(engine, source, p, &timestamp);
         // A per-resource pollster is called on slices of its resources, each slice's
         // samples signed and published right away, while those resources' metadata and
@@ -389,7 +401,7 @@ impl PollingTask {
         let mut produced = 0;
         let mut outcome = Outcome::Polled;
         for resources in resources.chunks(slice.max(1)) {
-            let budget = timeout.saturating_sub(started.elapsed());
+            let budget = timeout.saturating_sub(spent);
             if budget.is_zero() {
                 log::warn!(target: LOG,
                     "Pollster {} on source {} timed out after {timeout:?} between calls \
@@ -401,14 +413,16 @@ impl PollingTask {
                 longshore_plugin_api::sample::prefetch_resources(resources);
             }
             let call = || p.handle.get_samples(&ctx, resources);
-            let n = resources.len();
-            let Some(call_outcome) = watch.call(engine, index, n, &ctx, budget, &p.busy, call)
+            let call_started = Instant::now();
+            let Some(call_outcome) = watch.call(engine, index, total, &ctx, budget, &p.busy, call)
             else {
-                // Abandoned mid-call: the watcher reported it and this call's result is
-                // dropped; what earlier slices produced is still published.
-                batches.finish(report);
+                // Abandoned mid-call: the watcher reported it, and the task has moved on
+                // (it may be a later cycle, or after shutdown): neither this call's result
+                // nor the earlier slices' unsent partial batch is published.
+                batches.abandon(&p.name, &source.name);
                 return Outcome::Failed(Failure::TimedOut(timeout));
             };
+            spent += call_started.elapsed();
             let stop = match call_outcome {
                 CallOutcome::Done(result) => {
                     produced += result.samples.len();
@@ -437,16 +451,18 @@ impl PollingTask {
                                     "Continue after error from {} on source {}: {} ({} sample(s) kept)",
                                     p.name, source.name, err, produced);
                             }
-                            if matches!(outcome, Outcome::Polled) {
+                            // Resources named by a permanent error are blacklisted and
+                            // the next slices go on; any other error ends the run (its
+                            // remaining slices are not polled this cycle) and is the one
+                            // reported, so a panic or a transient failure still backs off.
+                            let stop = !(permanent && named);
+                            if stop || matches!(outcome, Outcome::Polled) {
                                 outcome = Outcome::Failed(Failure::Error {
                                     kind: err.kind(),
                                     message: err.message().to_string(),
                                 });
                             }
-                            // Resources named by a permanent error are blacklisted and
-                            // the next slices go on; anything else ends the run, as one
-                            // call would have ended.
-                            !(permanent && named)
+                            stop
                         }
                     }
                 }

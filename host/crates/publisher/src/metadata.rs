@@ -95,12 +95,19 @@ unsafe extern "C" fn free_attached(p: *mut ()) {
     FREED_HERE.with(|c| c.set(c.get() + 1));
 }
 
-/// The rendering kept in `slot`, if any.
+/// The rendering kept in `slot`, if any: what the slot holds is only taken for an
+/// `Attached` when its free function is ours (another user of the public slot would
+/// have put its own there).
 fn in_slot(slot: &HostSlot) -> Option<&RenderedMetadata> {
-    // SAFETY: slots hold only Attached boxes (see `rendered`), which live as long as
-    // the entries, and so at least as long as the borrow of the slot.
-    slot.get()
-        .map(|p| unsafe { &(*p.as_ptr().cast::<Attached>()).rendered })
+    let p = slot.get()?;
+    // SAFETY: whatever is in a slot starts with a HostData header (HostSlot::set).
+    let free = unsafe { (*p.as_ptr()).free };
+    if !std::ptr::fn_addr_eq(free, free_attached as unsafe extern "C" fn(*mut ())) {
+        return None;
+    }
+    // SAFETY: freed by free_attached, so made by `rendered` as an Attached box; it lives
+    // as long as the entries, and so at least as long as the borrow of the slot.
+    Some(unsafe { &(*p.as_ptr().cast::<Attached>()).rendered })
 }
 
 /// The rendering of `map`'s shared entries, made and kept with them on first use; None
@@ -383,6 +390,22 @@ mod tests {
         assert!(attached(&sample_metadata).is_some());
         drop(sample_metadata);
         assert_eq!(freed(), before + 1, "freed once, with the entries");
+    }
+
+    #[test]
+    fn a_slot_holding_something_else_is_not_read_as_a_rendering() {
+        unsafe extern "C" fn free_other(p: *mut ()) {
+            drop(unsafe { Box::from_raw(p.cast::<HostData>()) });
+        }
+        let base = base();
+        let other = NonNull::from(Box::leak(Box::new(HostData { free: free_other })));
+        let slot = base.shared().expect("shared").slot();
+        assert!(unsafe { slot.set(other) }.is_ok());
+        assert!(
+            rendered(&base).is_none(),
+            "not ours: no rendering, the dict path"
+        );
+        assert!(attached(&base).is_none());
     }
 
     #[test]

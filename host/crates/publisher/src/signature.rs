@@ -218,7 +218,7 @@ pub struct MeterFields<'a> {
     pub message_id: &'a str,
     /// Python's `repr()` of the monotonic time ([`crate::pyjson::FloatBuf`]).
     pub monotonic_time: &'a str,
-    /// The cached rendering of `resource_metadata`'s shared entries, if any: only the
+    /// The rendering kept with `resource_metadata`'s shared entries, if any: only the
     /// map's own entries are then walked (see [`crate::metadata`]).
     pub rendered: Option<&'a RenderedMetadata>,
 }
@@ -520,7 +520,7 @@ pub(crate) struct SigningChunks {
 }
 
 /// Offsets rather than slices, and exact-size boxes: a rendering is kept per resource,
-/// so its size is the cache's memory.
+/// so its size is what renderings cost in memory.
 #[derive(Clone, Copy)]
 struct Chunk {
     /// The key's first 8 bytes (as [`Entry::pre`]): most comparisons while merging a
@@ -612,7 +612,7 @@ impl SigningChunks {
         prefetch(self.keys.as_ptr(), self.keys.len());
     }
 
-    /// Heap bytes held (for the cache's accounting).
+    /// Heap bytes held (for figures).
     pub(crate) fn heap_bytes(&self) -> usize {
         self.bytes.len() + self.keys.len() + std::mem::size_of_val(&*self.order)
     }

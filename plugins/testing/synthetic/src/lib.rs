@@ -18,6 +18,13 @@ fn opt_i64(cfg: &Config, name: &str, default: i64) -> Result<i64, PluginError> {
     Ok(cfg.i64("synthetic", name)?.unwrap_or(default))
 }
 
+/// The number after the last `-` of a resource id (`fixed-7` → 7): a value that depends
+/// on the resource alone, not on its position in a call, as a per-resource pollster's
+/// must.
+fn ordinal(r: &Resource) -> Option<i64> {
+    r.id().rsplit('-').next()?.parse().ok()
+}
+
 /// `[synthetic] per_resource`: whether counter, partial and permanent declare
 /// `Pollster::per_resource` (the host may then call them on slices of their resources).
 fn per_resource(cfg: &Config) -> Result<bool, PluginError> {
@@ -70,12 +77,17 @@ impl Pollster for Counter {
     ) -> Result<(), PollError> {
         log::info!("polling {} resources", resources.len());
         for (i, r) in resources.iter().enumerate() {
+            // Its position in the call, unless it declares itself per resource.
+            let volume = match self.per_resource {
+                true => ordinal(r).unwrap_or(i as i64),
+                false => i as i64,
+            };
             out.push(Sample::from_resource(
                 r,
                 "test.counter",
                 SampleType::Gauge,
                 "item",
-                i as i64,
+                volume,
             ));
         }
         Ok(())
@@ -376,6 +388,8 @@ impl Pollster for Bench {
     ) -> Result<(), PollError> {
         out.reserve(resources.len() * self.names.len());
         for (i, r) in resources.iter().enumerate() {
+            // Per resource, whatever slice of the resources this call is given.
+            let i = ordinal(r).map_or(i, |n| n as usize);
             for (k, name) in self.names.iter().enumerate() {
                 let name = name.as_str();
                 let s = if k % 2 == 0 {
