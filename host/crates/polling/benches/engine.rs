@@ -10,7 +10,10 @@
 //! `LONGSHORE_SYNTHETIC_SO=/path/libtest_synthetic.so` to skip building the plugin, and
 //! `LONGSHORE_BENCH_PUBLISHER=null` to drop batches instead of writing JSON (isolates
 //! the engine from the publisher), `LONGSHORE_BENCH_INSTANCES=3334` to run one size,
-//! `LONGSHORE_BENCH_BASELINE=0` to skip the baselines.
+//! `LONGSHORE_BENCH_BASELINE=0` to skip the baselines, `LONGSHORE_BENCH_KEEP_INSTANCES=1`
+//! to have the discovery return the same resources every cycle, as the compute plugin's
+//! does for unchanged domains (by default it builds new ones every cycle, as
+//! Ceilometer's discoveries do, and each cycle renders every resource's metadata anew).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -85,9 +88,11 @@ struct Row {
 }
 
 fn run_engine(lib: &Library, resources: usize, measures: usize) -> Row {
+    let keep = std::env::var("LONGSHORE_BENCH_KEEP_INSTANCES").is_ok_and(|v| v == "1");
     let cfg = Config::new()
         .with("synthetic", "instances", resources as i64)
-        .with("synthetic", "bench_samples_per_resource", 1);
+        .with("synthetic", "bench_samples_per_resource", 1)
+        .with("synthetic", "keep_instances", keep);
     let options = PollingOptions::from_config(&cfg).expect("options");
     let definition = PollingDefinition::parse(
         "sources:\n  - name: bench\n    interval: 300\n    meters: ['*']\n",
@@ -250,7 +255,16 @@ fn main() {
         "file publisher to /dev/null"
     };
     println!("polling engine benchmark: {METERS} pollsters x N instances per cycle, batch 50,");
-    println!("{publisher}; CPU = user+sys of all threads (getrusage), median\n");
+    println!("{publisher}; CPU = user+sys of all threads (getrusage), median");
+    let kept = std::env::var("LONGSHORE_BENCH_KEEP_INSTANCES").is_ok_and(|v| v == "1");
+    println!(
+        "discovery: {}\n",
+        if kept {
+            "the same resources every cycle (LONGSHORE_BENCH_KEEP_INSTANCES=1)"
+        } else {
+            "new resources every cycle"
+        }
+    );
     // `LONGSHORE_BENCH_BASELINE=0` skips the baselines (for profiling the engine alone).
     let b = if std::env::var("LONGSHORE_BENCH_BASELINE").is_ok_and(|v| v == "0") {
         Baseline {

@@ -484,6 +484,10 @@ impl Discovery for FailingDiscovery {
 /// Ceilometer's libvirt discovery (as in a real capture), deterministic ids.
 struct Instances {
     count: usize,
+    /// `[synthetic] keep_instances`: return the same resources every cycle, as the
+    /// compute plugin's discovery does for unchanged domains (by default new ones every
+    /// cycle, as Ceilometer's discoveries make).
+    kept: Option<Vec<Resource>>,
 }
 
 fn instance(i: usize) -> Resource {
@@ -561,7 +565,10 @@ impl Discovery for Instances {
         _ctx: &PollContext<'_>,
         _param: Option<&str>,
     ) -> Result<Vec<Resource>, PollError> {
-        Ok((0..self.count).map(instance).collect())
+        Ok(match &self.kept {
+            Some(kept) => kept.clone(),
+            None => (0..self.count).map(instance).collect(),
+        })
     }
 }
 
@@ -616,6 +623,12 @@ fn register(plugins: &mut PluginRegistry) {
             Int,
             Value::from(20),
             "Duration of one cached inspection",
+        ),
+        (
+            "keep_instances",
+            Bool,
+            Value::from(false),
+            "Whether the instances discovery returns the same resources every cycle",
         ),
         (
             "per_resource",
@@ -781,8 +794,11 @@ fn register(plugins: &mut PluginRegistry) {
         )
         .discovery("failing", "Always fails", |_: &Config| Ok(FailingDiscovery))
         .discovery("instances", "Compute-like instances", |cfg: &Config| {
+            let count = opt_i64(cfg, "instances", 10)?.max(0) as usize;
+            let keep = cfg.bool("synthetic", "keep_instances")?.unwrap_or(false);
             Ok(Instances {
-                count: opt_i64(cfg, "instances", 10)?.max(0) as usize,
+                count,
+                kept: keep.then(|| (0..count).map(instance).collect()),
             })
         })
         .pollster(
