@@ -645,3 +645,19 @@ impl FfiHostContext for Scoped<'_> {
         self.ctx.cache.get_or_init(self.scope, key.as_str(), init)
     }
 }
+
+/// Ask the CPU to start loading the cache lines of `len` bytes at `p`, for data about to
+/// be read (a hint: it never faults, whatever the address; a no-op off x86-64).
+pub fn prefetch(p: *const u8, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for off in (0..len).step_by(64) {
+        // SAFETY: a prefetch is only a hint and never faults, whatever the address.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                p.wrapping_add(off).cast(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, len);
+}

@@ -281,7 +281,7 @@ impl Resource {
 /// cache misses in a row per sample; requested together, the loads overlap.
 pub fn prefetch_resources(resources: &[Resource]) {
     for r in resources {
-        prefetch(
+        crate::host::prefetch(
             (&*r.0 as *const ResourceData).cast(),
             std::mem::size_of::<ResourceData>(),
         );
@@ -289,23 +289,9 @@ pub fn prefetch_resources(resources: &[Resource]) {
     for r in resources {
         if let Some(id) = r.0.metadata.shared_id() {
             // The reference count sits just before the shared data.
-            prefetch((id as *const u8).wrapping_sub(16), 64);
+            crate::host::prefetch((id as *const u8).wrapping_sub(16), 64);
         }
     }
-}
-
-fn prefetch(p: *const u8, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    for off in (0..len).step_by(64) {
-        // SAFETY: a prefetch is only a hint and never faults, whatever the address.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                p.wrapping_add(off).cast(),
-            )
-        };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (p, len);
 }
 
 impl PartialEq for Resource {

@@ -98,6 +98,16 @@ impl RecordingPublisher {
             .map(|m| m.to_map())
             .collect()
     }
+    /// How many published messages have each `counter_name`.
+    pub fn count_by_meter(&self) -> std::collections::HashMap<String, usize> {
+        let mut counts = std::collections::HashMap::new();
+        for m in self.messages() {
+            *counts
+                .entry(str_field(&m, "counter_name").to_string())
+                .or_default() += 1;
+        }
+        counts
+    }
     pub fn subscribe(&self) -> Receiver<Batch> {
         let (tx, rx) = crossbeam_channel::unbounded();
         *self.notify.lock().unwrap() = Some(tx);

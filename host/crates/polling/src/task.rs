@@ -28,7 +28,7 @@ use longshore_plugin_api::host::{
 };
 use longshore_plugin_api::{ErrorKind, Resource};
 use longshore_publisher::message::{monotonic_now, polling_timestamp};
-use longshore_publisher::Batch;
+use longshore_publisher::{Batch, Batcher, MeterMessage};
 
 use crate::agent::Engine;
 use crate::call::CallOutcome;
@@ -42,17 +42,14 @@ const LOG: &str = "longshore::polling";
 /// pass and the publisher's.
 pub(crate) const PER_RESOURCE_SLICE: usize = 128;
 
-/// A pollster run's samples on their way to the publisher: signed into batches of
-/// `batch_size`, each sent when full and the remainder at the end, so the slices of a
-/// per-resource run fill the same batches one call would (batches never span runs).
+/// A pollster run's samples on their way to the publisher: cut into signed batches by a
+/// [`Batcher`] (so a per-resource run's slices fill the same batches one call would),
+/// each batch sent as soon as it is complete, and the publisher's refusals counted.
 struct RunBatches<'a> {
     engine: &'a Engine,
     source: &'a TaskSource,
     p: &'a TaskPollster,
-    /// One shared copy of the run's timestamp for all its messages.
-    timestamp: Arc<str>,
-    size: usize,
-    pending: Vec<longshore_publisher::MeterMessage>,
+    batcher: Batcher<'a>,
     failed_messages: usize,
     first_error: Option<String>,
 }
@@ -68,9 +65,8 @@ impl<'a> RunBatches<'a> {
             engine,
             source,
             p,
-            timestamp: timestamp.into(),
-            size: engine.options.batch_size.max(1),
-            pending: Vec::new(),
+            // One shared copy of the run's timestamp for all its messages.
+            batcher: Batcher::new(&engine.factory, engine.options.batch_size, timestamp.into()),
             failed_messages: 0,
             first_error: None,
         }
@@ -87,30 +83,12 @@ impl<'a> RunBatches<'a> {
         }
         let monotonic = monotonic_now();
         let mut samples = samples.into_iter();
-        loop {
-            if self.pending.capacity() == 0 {
-                self.pending.reserve_exact(samples.len().min(self.size));
-            }
-            let room = self.size - self.pending.len();
-            let before = self.pending.len();
-            self.engine.factory.extend_at(
-                samples.by_ref().take(room),
-                &self.timestamp,
-                monotonic,
-                &mut self.pending,
-            );
-            let added = self.pending.len() - before;
-            if self.pending.len() >= self.size {
-                self.send(report);
-            }
-            if added < room || samples.len() == 0 {
-                return;
-            }
+        while let Some(batch) = self.batcher.fill(&mut samples, monotonic) {
+            self.send(batch, report);
         }
     }
 
-    fn send(&mut self, report: &mut PollsterReport) {
-        let messages = std::mem::take(&mut self.pending);
+    fn send(&mut self, messages: Vec<MeterMessage>, report: &mut PollsterReport) {
         let n = messages.len();
         report.batches += 1;
         let b = Batch {
@@ -127,17 +105,17 @@ impl<'a> RunBatches<'a> {
 
     /// The run was abandoned: drop the unsent partial batch.
     fn abandon(self, pollster: &str, source: &str) {
-        if !self.pending.is_empty() {
+        if self.batcher.pending() > 0 {
             log::warn!(target: LOG,
                 "Pollster {pollster} on source {source} was abandoned: {} signed sample(s) of \
-                 its earlier slices not published", self.pending.len());
+                 its earlier slices not published", self.batcher.pending());
         }
     }
 
     /// Send the last, partial batch.
     fn finish(mut self, report: &mut PollsterReport) {
-        if !self.pending.is_empty() {
-            self.send(report);
+        if let Some(batch) = self.batcher.finish() {
+            self.send(batch, report);
         }
         if let Some(e) = self.first_error {
             log::error!(target: LOG,

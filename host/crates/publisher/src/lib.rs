@@ -20,8 +20,8 @@ pub use fanout::FanOut;
 pub use file::{FileOptions, FilePublisher, FileStats};
 pub use ids::Uuid1Generator;
 pub use message::{
-    into_meter_message, meter_message_from_counter, MessageDefaults, MessageFactory, MessageJson,
-    MeterMessage, DEFAULT_SAMPLE_SOURCE,
+    into_meter_message, meter_message_from_counter, Batcher, MessageDefaults, MessageFactory,
+    MessageJson, MeterMessage, DEFAULT_SAMPLE_SOURCE,
 };
 pub use notification::{encode_notification, NotificationIds};
 pub use signature::{compute_signature, Signer};

@@ -320,18 +320,15 @@ impl FloatRepr {
 
 impl Fields {
     /// The message of `sample`, not yet signed; `now` is used when the sample carries no
-    /// `monotonic_time`.
+    /// `monotonic_time`. Its resource's metadata is rendered here if it was not yet.
     fn new(
         sample: Sample,
         default_source: &Arc<str>,
         timestamp: Option<&Arc<str>>,
         now: &FloatRepr,
         ids: &Uuid1Generator,
-        render: bool,
     ) -> Fields {
-        if render {
-            metadata::rendered(sample.resource_metadata());
-        }
+        metadata::rendered(sample.resource_metadata());
         let monotonic = match sample.monotonic_time() {
             Some(t) => FloatRepr::new(t),
             None => *now,
@@ -373,10 +370,9 @@ impl MeterMessage {
         monotonic_now: f64,
         signer: &Signer,
         ids: &Uuid1Generator,
-        render: bool,
     ) -> MeterMessage {
         let now = FloatRepr::new(monotonic_now);
-        let mut f = Fields::new(sample, default_source, timestamp, &now, ids, render);
+        let mut f = Fields::new(sample, default_source, timestamp, &now, ids);
         f.sign(signer);
         MeterMessage(Repr::Fields(f))
     }
@@ -511,7 +507,6 @@ impl MessageFactory {
             monotonic_now,
             &self.signer,
             self.ids,
-            true,
         )
     }
 
@@ -542,7 +537,6 @@ impl MessageFactory {
                     Some(timestamp),
                     &now,
                     self.ids,
-                    true,
                 ))));
             }
             let group = &mut out[start..];
@@ -580,7 +574,7 @@ impl MessageFactory {
     }
 
     /// The signed messages of `samples` in batches of at most `batch_size` (at least
-    /// one), each made by [`MessageFactory::extend_at`]: the polling loop's batching.
+    /// one): a [`Batcher`] over one part.
     pub fn batches_at<'a>(
         &'a self,
         samples: impl IntoIterator<Item = Sample> + 'a,
@@ -588,17 +582,12 @@ impl MessageFactory {
         timestamp: &'a Arc<str>,
         monotonic_now: f64,
     ) -> impl Iterator<Item = Vec<MeterMessage>> + 'a {
-        let size = batch_size.max(1);
+        let mut batcher = Batcher::new(self, batch_size, Arc::clone(timestamp));
         let mut samples = samples.into_iter().fuse();
         std::iter::from_fn(move || {
-            let mut batch = Vec::with_capacity(samples.size_hint().0.clamp(1, size));
-            self.extend_at(
-                samples.by_ref().take(size),
-                timestamp,
-                monotonic_now,
-                &mut batch,
-            );
-            (!batch.is_empty()).then_some(batch)
+            batcher
+                .fill(&mut samples, monotonic_now)
+                .or_else(|| batcher.finish())
         })
     }
 
@@ -617,8 +606,61 @@ impl MessageFactory {
             monotonic_now,
             &self.signer,
             self.ids,
-            true,
         )
+    }
+}
+
+/// The polling loop's batching: a pollster run's samples, signed by
+/// [`MessageFactory::extend_at`] (the run's timestamp) into batches of `batch_size` (at
+/// least one). The samples may come in several parts (a per-resource pollster's
+/// slices): a batch is handed out once full, so parts fill the same batches one part
+/// would, and the last, partial one at [`Batcher::finish`].
+pub struct Batcher<'f> {
+    factory: &'f MessageFactory,
+    size: usize,
+    timestamp: Arc<str>,
+    pending: Vec<MeterMessage>,
+}
+
+impl<'f> Batcher<'f> {
+    pub fn new(factory: &'f MessageFactory, batch_size: usize, timestamp: Arc<str>) -> Batcher<'f> {
+        Batcher {
+            factory,
+            size: batch_size.max(1),
+            timestamp,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Sign samples from `samples` into the pending batch: the batch once it is full
+    /// (`samples` may have more), None once `samples` ran out before.
+    pub fn fill(
+        &mut self,
+        samples: &mut impl Iterator<Item = Sample>,
+        monotonic_now: f64,
+    ) -> Option<Vec<MeterMessage>> {
+        let hint = samples.size_hint().0.min(self.size);
+        if self.pending.capacity() == 0 && hint > 0 {
+            self.pending.reserve_exact(hint);
+        }
+        let room = self.size - self.pending.len();
+        self.factory.extend_at(
+            samples.by_ref().take(room),
+            &self.timestamp,
+            monotonic_now,
+            &mut self.pending,
+        );
+        (self.pending.len() == self.size).then(|| std::mem::take(&mut self.pending))
+    }
+
+    /// The last, partial batch, if any.
+    pub fn finish(&mut self) -> Option<Vec<MeterMessage>> {
+        (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending))
+    }
+
+    /// Signed messages waiting for their batch to fill.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
     }
 }
 
@@ -803,6 +845,19 @@ mod tests {
                 .collect();
             let expected: Vec<String> = (0..n).map(|i| format!("r-{i}")).collect();
             assert_eq!(ids, expected);
+            // In parts (a pollster run's slices), the same batches.
+            let mut samples = (0..n).map(|i| sample().with_resource_id(format!("r-{i}")));
+            let mut b = Batcher::new(&f, size, Arc::clone(&ts));
+            let mut parts = Vec::new();
+            for part in [2, 0, 3, usize::MAX] {
+                let mut part = samples.by_ref().take(part);
+                while let Some(batch) = b.fill(&mut part, 1.0) {
+                    parts.push(batch);
+                }
+            }
+            parts.extend(b.finish());
+            let part_sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
+            assert_eq!(part_sizes, want, "{n} samples in parts, batches of {size}");
         }
     }
 

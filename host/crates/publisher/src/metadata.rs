@@ -11,6 +11,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+use longshore_plugin_api::host::prefetch as prefetch_bytes;
 use longshore_plugin_api::{HostData, HostSlot, Map, SharedEntries, Value};
 
 use crate::pyjson::{map_g, str_g, value_g};
@@ -60,16 +61,6 @@ impl RenderedMetadata {
             &self.json
         };
         cell.get_or_init(|| JsonChunks::render::<NESTED>(entries))
-    }
-
-    /// Heap bytes held (approximate).
-    pub fn heap_bytes(&self) -> usize {
-        self.signing.heap_bytes()
-            + [self.json.get(), self.json_nested.get()]
-                .into_iter()
-                .flatten()
-                .map(|j| j.text.len() + std::mem::size_of_val(&*j.ends))
-                .sum::<usize>()
     }
 }
 
@@ -153,28 +144,13 @@ pub fn prefetch<'m>(maps: impl Iterator<Item = &'m Map> + Clone) {
     }
     for m in maps {
         if let Some(r) = attached(m) {
-            r.signing.prefetch(prefetch_bytes);
+            r.signing.prefetch();
             if let Some(j) = r.json.get() {
                 prefetch_bytes(j.text.as_ptr(), j.text.len());
                 prefetch_bytes(j.ends.as_ptr().cast(), std::mem::size_of_val(&*j.ends));
             }
         }
     }
-}
-
-/// Ask for the cache lines of `len` bytes at `p` (a hint: it never faults).
-fn prefetch_bytes(p: *const u8, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    for off in (0..len).step_by(64) {
-        // SAFETY: a prefetch is only a hint and never faults, whatever the address.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                p.wrapping_add(off).cast(),
-            )
-        };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (p, len);
 }
 
 /// How many renderings are alive in the process (for figures and logs).

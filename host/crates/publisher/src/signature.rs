@@ -602,19 +602,15 @@ impl SigningChunks {
         }
     }
 
-    /// Hand each of this rendering's arrays to `prefetch` (address, length).
-    pub(crate) fn prefetch(&self, prefetch: impl Fn(*const u8, usize)) {
+    /// Start loading this rendering's arrays into the CPU's caches.
+    pub(crate) fn prefetch(&self) {
+        use longshore_plugin_api::host::prefetch;
         prefetch(self.bytes.as_ptr(), self.bytes.len());
         prefetch(
             self.order.as_ptr().cast(),
             std::mem::size_of_val(&*self.order),
         );
         prefetch(self.keys.as_ptr(), self.keys.len());
-    }
-
-    /// Heap bytes held (for figures).
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.bytes.len() + self.keys.len() + std::mem::size_of_val(&*self.order)
     }
 }
 
