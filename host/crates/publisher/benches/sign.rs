@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use hmac::Mac;
 use longshore_plugin_api::{Map, Resource, Sample, SampleType};
-use longshore_publisher::hmac4::{HmacKey, LANES};
+use longshore_publisher::hmac_group::{HmacKey, LANES};
 use longshore_publisher::notification::{
     encode_notification_into, NotificationIds, EVENT_TYPE, PUBLISHER_ID,
 };
@@ -277,10 +277,10 @@ fn main() {
             }
         },
     );
-    // The same HMAC, four messages at once (what `MessageFactory::extend_at` does).
+    // The same HMAC, a group of messages at once (what `MessageFactory::extend_at` does).
     let key = HmacKey::new(b"peer-telemetry-secret");
     let mut inputs: [Vec<u8>; LANES] = std::array::from_fn(|_| Vec::with_capacity(2048));
-    let hmac4_floor = measure(
+    let hmac_group_floor = measure(
         || (),
         |()| {
             for _ in 0..N / LANES {
@@ -321,7 +321,7 @@ fn main() {
         &pipeline,
     );
     row(
-        "MessageFactory::extend_at (owned samples: uuid1 + sign, 4 at once)",
+        "MessageFactory::extend_at (owned samples: uuid1 + sign, 16 at once)",
         &factory_batch,
     );
     row(
@@ -355,8 +355,8 @@ fn main() {
         &hmac_floor,
     );
     row(
-        &format!("  the same, {LANES} messages at once (hmac4, per message)"),
-        &hmac4_floor,
+        &format!("  the same, {LANES} messages at once (hmac_group, per message)"),
+        &hmac_group_floor,
     );
     row("pyjson::write_map only", &pyjson_only);
     row("encode_notification_into only (batches of 50)", &envelope);

@@ -8,7 +8,7 @@ use std::time::Duration;
 pub mod clock;
 pub mod fanout;
 pub mod file;
-pub mod hmac4;
+pub mod hmac_group;
 pub mod ids;
 pub mod message;
 pub mod metadata;

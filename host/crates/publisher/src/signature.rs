@@ -7,7 +7,7 @@ use sha2::Sha256;
 
 use longshore_plugin_api::{Map, SharedEntries, Value, ValueRef};
 
-use crate::hmac4::{self, HmacKey};
+use crate::hmac_group::{self, HmacKey};
 use crate::metadata::RenderedMetadata;
 
 use crate::pyjson::{format_int, FloatBuf};
@@ -93,7 +93,7 @@ impl Signer {
     /// The signatures of the first [`Signer::GROUP`] meter messages of `fields` at once,
     /// into `out` (64 hex digits each; none taken from `fields` beyond those); false,
     /// and nothing written, for an empty secret. Hashing several messages together is
-    /// about twice as fast per message as one at a time (see `hmac4`); `scratch` holds
+    /// about twice as fast per message as one at a time (see `hmac_group`); `scratch` holds
     /// their signing inputs and is reused across calls.
     ///
     /// # Panics
@@ -115,7 +115,7 @@ impl Signer {
             n += 1;
         }
         assert!(out.len() >= n, "room for {n} signatures");
-        let mut digests = [[0u8; 32]; hmac4::LANES];
+        let mut digests = [[0u8; 32]; hmac_group::LANES];
         key.sign(&mut scratch.inputs[..n], &mut digests[..n]);
         for (d, o) in digests.iter().zip(out.iter_mut()).take(n) {
             hex_digest(*d, o);
@@ -124,12 +124,12 @@ impl Signer {
     }
 
     /// The most messages [`Signer::sign_meters_into`] signs at once.
-    pub const GROUP: usize = hmac4::LANES;
+    pub const GROUP: usize = hmac_group::LANES;
 }
 
 /// Reusable buffers for [`Signer::sign_meters_into`] (one signing input per message).
 pub struct SignScratch {
-    inputs: [Vec<u8>; hmac4::LANES],
+    inputs: [Vec<u8>; hmac_group::LANES],
 }
 
 impl SignScratch {

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use longshore_plugin_api::{Map, Value, ValueRef};
-use longshore_publisher::hmac4::{HmacKey, LANES};
+use longshore_publisher::hmac_group::{HmacKey, LANES};
 use longshore_publisher::notification::{
     encode_inner, encode_notification_into, NotificationIds, EVENT_TYPE, PUBLISHER_ID,
 };
@@ -108,7 +108,7 @@ fn every_captured_signature_is_reproduced() {
 
 #[test]
 fn every_captured_signature_is_reproduced_four_messages_at_a_time() {
-    // The agent's path signs a batch's messages in groups (hmac4): the same signing
+    // The agent's path signs a batch's messages in groups (hmac_group): the same signing
     // inputs through it, groups made of consecutive captured samples of different
     // meters and lengths.
     let key = HmacKey::new(SECRET.as_bytes());
