@@ -71,6 +71,14 @@ impl Pollster for MemoryUtil {
         Some("local_instances".to_string())
     }
 
+    /// Each instance's sample depends on that instance alone and nothing is done once
+    /// per call (the connection outlives calls), so the agent may call this on slices
+    /// of the instances and publish each slice before the next: the samples of a
+    /// thousand instances are never all in memory at once.
+    fn per_resource(&self) -> bool {
+        true
+    }
+
     fn get_samples(
         &self,
         _ctx: &PollContext<'_>,
