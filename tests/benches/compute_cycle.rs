@@ -21,7 +21,10 @@
 //! files must be readable by the daemon's user. In remote mode the bench also runs one
 //! short verification per N, in-process and remote, and compares what the plugin
 //! produced: per-meter sample counts, resources, sample identities (resource, unit, type,
-//! metadata) and volumes.
+//! metadata) and volumes. It then runs the whole agent per N, the `longshore run`
+//! service with every meter of entry_points.toml (the compute plugin and the memory.util
+//! example) publishing JSON lines, against the same daemon, and reports its peak RSS
+//! and CPU at the end of its first cycle: the figure to set beside Ceilometer's worker.
 //!
 //! A cycle = `local_instances` discovery + the 36 pollsters over its resources, sharing
 //! one cycle cache (as the engine runs them); each pollster's samples are counted and
@@ -691,6 +694,7 @@ fn main_remote(remote: Remote, sizes: Vec<usize>, lib: &Path, dir: &Path) {
         "in-process"
     );
     let mut notes = Vec::new();
+    let mut agents = Vec::new();
     for n in sizes {
         let node = dir.join(format!("node-{n}.xml"));
         node_xml::write(
@@ -779,6 +783,7 @@ fn main_remote(remote: Remote, sizes: Vec<usize>, lib: &Path, dir: &Path) {
             "N={n}: volumes compared except for the meters whose volumes differ between two in-process runs too (time-of-day based on the test driver): {}",
             time_dependent.join(" ")
         ));
+        agents.push((n, whole_agent(&uri, dir)));
     }
     println!("wall/CPU: medians of {MEASURED_CYCLES} cycles after the first; CPU = the agent process only; samples: one steady-state cycle");
     println!("agent MiB: the bench child's peak RSS (longshore + libvirt client); client MiB: a child that only opens the remote connection and lists the domains; own MiB: the difference");
@@ -787,6 +792,135 @@ fn main_remote(remote: Remote, sizes: Vec<usize>, lib: &Path, dir: &Path) {
     for n in notes {
         println!("{n}");
     }
+    println!();
+    println!("whole agent: `longshore run`, every meter in entry_points.toml, stdout publisher (to /dev/null), against the same daemon; /proc at the end of its first cycle");
+    println!(
+        "{:>6} {:>8} {:>9} {:>9} {:>10} {:>9} {:>9}",
+        "N", "samples", "cycle s", "CPU s", "VmHWM MiB", "anon MiB", "file MiB"
+    );
+    for (n, a) in agents {
+        println!(
+            "{:>6} {:>8} {:>9.3} {:>9.3} {:>10.1} {:>9.1} {:>9.1}",
+            n,
+            a.samples,
+            a.cycle_s,
+            a.cpu_s,
+            a.hwm_kib as f64 / 1024.0,
+            a.anon_kib as f64 / 1024.0,
+            a.file_kib as f64 / 1024.0
+        );
+    }
+    println!("cycle s: the agent's own log of its first cycle; CPU s: the process's user + system CPU from exec to the end of that cycle (start-up, plugin loading and connecting included)");
+}
+
+struct AgentFigures {
+    samples: u64,
+    cycle_s: f64,
+    cpu_s: f64,
+    hwm_kib: u64,
+    anon_kib: u64,
+    file_kib: u64,
+}
+
+/// User + system CPU of another process so far, seconds (/proc/PID/stat).
+fn other_process_cpu_s(pid: u32) -> f64 {
+    other_process_cpu_ns(pid as libc::pid_t) as f64 / 1e9
+}
+
+/// Run the real agent binary as the service on `uri` until the end of its first cycle,
+/// read its memory and CPU, then stop it with SIGTERM as an init system would.
+fn whole_agent(uri: &str, dir: &Path) -> AgentFigures {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    longshore_tests::build_plugins(&["longshore-plugin-compute", "longshore-plugin-memory-util"]);
+    let bin = longshore_tests::build_host();
+    let plugins = longshore_tests::plugin_dir_with(&[
+        ("compute", "libcompute.so"),
+        ("memory_util", "libmemory_util.so"),
+    ]);
+    let polling = dir.join("agent-polling.yaml");
+    std::fs::write(
+        &polling,
+        "sources:\n  - name: all\n    interval: 3600\n    meters: ['*']\n",
+    )
+    .expect("write polling.yaml");
+    let mut agent = Command::new(&bin)
+        .arg("--entry-points")
+        .arg(longshore_tests::workspace_root().join("entry_points.toml"))
+        .arg("--plugin-dir")
+        .arg(plugins.path())
+        .arg("--polling-file")
+        .arg(&polling)
+        .arg("--libvirt-uri")
+        .arg(uri)
+        .arg("--set")
+        .arg(r#"publisher.publishers=["stdout"]"#)
+        .arg("run")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let pid = agent.id();
+    let stderr = agent.stderr.take().expect("piped stderr");
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The agent logs one line per cycle; read /proc while it idles after the first.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut log = Vec::new();
+    let cycle = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("Polling cycle") => break line,
+            Ok(line) => log.push(line),
+            Err(_) => {
+                let _ = agent.kill();
+                panic!(
+                    "no polling cycle from the agent within 600 s:\n{}",
+                    log.join("\n")
+                );
+            }
+        }
+    };
+    let p = pid.to_string();
+    let figures = AgentFigures {
+        samples: cycle
+            .split(", ")
+            .find_map(|f| f.strip_suffix(" sample(s)"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        cycle_s: cycle
+            .rsplit(" in ")
+            .next()
+            .and_then(|v| v.trim_end_matches(" s").parse().ok())
+            .unwrap_or(f64::NAN),
+        cpu_s: other_process_cpu_s(pid),
+        hwm_kib: proc_status_kib(&p, "VmHWM:"),
+        anon_kib: proc_status_kib(&p, "RssAnon:"),
+        file_kib: proc_status_kib(&p, "RssFile:"),
+    };
+    // SAFETY: signalling our own child, which has not been reaped yet.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    let stopped = agent.wait().expect("wait for the agent");
+    drop(rx);
+    let _ = reader.join();
+    assert!(
+        stopped.success(),
+        "the agent did not stop cleanly: {stopped}"
+    );
+    figures
 }
 
 fn main() {
