@@ -885,12 +885,18 @@ fn whole_agent(uri: &str, dir: &Path) -> AgentFigures {
         match rx.recv_timeout(left) {
             Ok(line) if line.contains("Polling cycle") => break line,
             Ok(line) => log.push(line),
-            Err(_) => {
+            Err(e) => {
+                let status = agent.try_wait().ok().flatten();
                 let _ = agent.kill();
-                panic!(
-                    "no polling cycle from the agent within 600 s:\n{}",
-                    log.join("\n")
-                );
+                let _ = agent.wait();
+                let why = match (e, status) {
+                    (_, Some(status)) => format!("the agent exited ({status})"),
+                    (crossbeam_channel::RecvTimeoutError::Timeout, None) => {
+                        "no polling cycle from the agent within 600 s".to_string()
+                    }
+                    (_, None) => "the agent closed its stderr".to_string(),
+                };
+                panic!("{why}:\n{}", log.join("\n"));
             }
         }
     };
@@ -900,12 +906,12 @@ fn whole_agent(uri: &str, dir: &Path) -> AgentFigures {
             .split(", ")
             .find_map(|f| f.strip_suffix(" sample(s)"))
             .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
+            .unwrap_or_else(|| panic!("no sample count in {cycle:?}")),
         cycle_s: cycle
             .rsplit(" in ")
             .next()
             .and_then(|v| v.trim_end_matches(" s").parse().ok())
-            .unwrap_or(f64::NAN),
+            .unwrap_or_else(|| panic!("no cycle time in {cycle:?}")),
         cpu_s: other_process_cpu_s(pid),
         hwm_kib: proc_status_kib(&p, "VmHWM:"),
         anon_kib: proc_status_kib(&p, "RssAnon:"),
@@ -913,7 +919,26 @@ fn whole_agent(uri: &str, dir: &Path) -> AgentFigures {
     };
     // SAFETY: signalling our own child, which has not been reaped yet.
     unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-    let stopped = agent.wait().expect("wait for the agent");
+    // It stops within its own shutdown bound (60 s); past twice that, it is killed.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let stopped = loop {
+        match agent.try_wait().expect("wait for the agent") {
+            Some(status) => break status,
+            None if Instant::now() >= deadline => {
+                let _ = agent.kill();
+                let _ = agent.wait();
+                panic!("the agent did not stop within 120 s of SIGTERM");
+            }
+            // Its exit closes stderr: wait for that (or for a log line) instead of polling.
+            None => match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(_) | Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                // stderr closed: the process is exiting.
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    break agent.wait().expect("wait for the agent");
+                }
+            },
+        }
+    };
     drop(rx);
     let _ = reader.join();
     assert!(

@@ -117,7 +117,9 @@ extern "C" fn silent_error_handler(_data: *mut c_void, _error: sys::virErrorPtr)
 fn init_libvirt(event_loop: bool, uri: &str) -> bool {
     static INIT: OnceLock<bool> = OnceLock::new();
     *INIT.get_or_init(|| {
-        if !uri.contains("libssh2") {
+        // Only for a URI that names its transport, and not libssh2's: an alias or an
+        // empty URI (libvirt's default) could resolve to one that uses it.
+        if uri.contains("://") && !uri.contains("libssh2") {
             spare_openssl_initialisation();
         }
         // SAFETY: plain library initialisation calls with valid arguments.
@@ -134,14 +136,19 @@ fn init_libvirt(event_loop: bool, uri: &str) -> bool {
 /// every algorithm: 1.3 MiB more resident library pages, and start-up time, in an agent
 /// that talks to a local libvirtd. libssh2 skips that step for good when the first
 /// `libssh2_init` asks it to (`LIBSSH2_INIT_NO_CRYPTO`), so make that first call before
-/// libvirt does. OpenSSL still initialises itself on first use, so an ESX URI works;
-/// callers skip this for libvirt's own libssh2 transport all the same. A libvirt built
-/// without libcurl or libssh2 has nothing loaded here, and nothing is done.
+/// libvirt does. Only libvirt's libssh2 transport hashes or encrypts through libssh2
+/// (ESX and Hyper-V speak HTTPS through libcurl's own TLS), and callers skip this for
+/// it: a libssh2 built on a library that must be initialised (libgcrypt, OpenSSL 1.0)
+/// is then never used. A libvirt built without libcurl or libssh2 has nothing loaded
+/// here, and nothing is done.
 fn spare_openssl_initialisation() {
     const LIBSSH2_INIT_NO_CRYPTO: c_int = 0x0001;
     // SAFETY: RTLD_NOLOAD only finds a library already loaded (libvirt's dependency),
     // which is never unloaded while libvirt is; libssh2_init(int) -> int is its
-    // documented signature.
+    // documented signature. libssh2_init is not thread-safe: another plugin initialising
+    // libvirt on another thread at this moment (memory.util's `virt` connection) could
+    // race on its init counter, which at worst loses this saving (OpenSSL gets
+    // initialised as before).
     unsafe {
         let lib = libc::dlopen(c"libssh2.so.1".as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD);
         if lib.is_null() {

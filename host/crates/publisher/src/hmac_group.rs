@@ -52,6 +52,11 @@ impl HmacKey {
     /// # Panics
     /// With more than [`LANES`] messages, or fewer places in `out` than messages.
     pub fn sign(&self, messages: &mut [Vec<u8>], out: &mut [[u8; 32]]) {
+        self.sign_with(Engine::get(), messages, out)
+    }
+
+    /// [`HmacKey::sign`] with a given engine (the tests run each).
+    fn sign_with(&self, engine: Engine, messages: &mut [Vec<u8>], out: &mut [[u8; 32]]) {
         let n = messages.len();
         assert!(n <= LANES, "at most {LANES} messages at once, not {n}");
         assert!(out.len() >= n, "room for {n} digests, not {}", out.len());
@@ -62,7 +67,7 @@ impl HmacKey {
         }
         let blocks: [&[[u8; 64]]; LANES] =
             std::array::from_fn(|i| messages.get(i).map_or(&[][..], |m| m.as_chunks().0));
-        compress_lanes(&mut states[..n], &blocks[..n]);
+        engine.compress(&mut states[..n], &blocks[..n]);
         // The outer hash: one block each, the inner digest then the padding.
         let mut tails = [[0u8; 64]; LANES];
         for (tail, state) in tails.iter_mut().zip(&states).take(n) {
@@ -74,7 +79,7 @@ impl HmacKey {
         }
         let mut outer = [self.outer; LANES];
         let tails: [&[[u8; 64]]; LANES] = std::array::from_fn(|i| std::slice::from_ref(&tails[i]));
-        compress_lanes(&mut outer[..n], &tails[..n]);
+        engine.compress(&mut outer[..n], &tails[..n]);
         for (digest, state) in out.iter_mut().zip(&outer).take(n) {
             for (bytes, word) in digest.chunks_exact_mut(4).zip(state) {
                 bytes.copy_from_slice(&word.to_be_bytes());
@@ -100,32 +105,15 @@ fn compress1(state: &mut [u32; 8], blocks: &[[u8; 64]]) {
     }
 }
 
-/// Runs the blocks of each state's message (at most [`LANES`]), on the AVX-512 lanes
-/// when that is this CPU's faster way, else four at a time on SHA-NI.
-fn compress_lanes(states: &mut [[u32; 8]], blocks: &[&[[u8; 64]]]) {
-    // Fewer messages than this leave too many AVX-512 lanes idle to be worth it.
-    const WIDE_MIN: usize = 6;
-    if states.len() >= WIDE_MIN && Engine::get() == Engine::Avx512 {
-        // SAFETY: `Engine::get` chose AVX-512 only after checking the CPU has it; at
-        // most LANES (16) messages.
-        unsafe { avx512::compress16(states, blocks) };
-        return;
-    }
-    for (s, b) in states
-        .chunks_mut(SHA_NI_LANES)
-        .zip(blocks.chunks(SHA_NI_LANES))
-    {
-        compress_many(s, b);
-    }
-}
-
 /// How this process hashes groups of messages.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Engine {
     /// SHA-NI, four messages interleaved (or `sha2`'s portable code without SHA-NI).
     ShaNi,
-    /// Sixteen messages in the lanes of AVX-512 registers.
-    Avx512,
+    /// Sixteen messages in the lanes of AVX-512 registers, for groups of at least
+    /// `min` messages (a group costs about the same however many lanes it fills, so
+    /// small groups go four at a time).
+    Avx512 { min: usize },
 }
 
 impl Engine {
@@ -143,19 +131,21 @@ impl Engine {
     }
 
     fn choose() -> Engine {
-        if !avx512::available() {
+        let forced = std::env::var("LONGSHORE_HMAC_ENGINE").ok();
+        match forced.as_deref() {
+            None | Some("" | "avx512" | "sha-ni") => {}
+            Some(other) => {
+                log::warn!("LONGSHORE_HMAC_ENGINE={other:?} is neither sha-ni nor avx512: ignored")
+            }
+        }
+        if !avx512::available() || forced.as_deref() == Some("sha-ni") {
             return Engine::ShaNi;
         }
-        match std::env::var("LONGSHORE_HMAC_ENGINE").as_deref() {
-            Ok("avx512") => return Engine::Avx512,
-            Ok("sha-ni") => return Engine::ShaNi,
-            _ => {}
-        }
-        if !x86::available() {
-            return Engine::Avx512;
+        if forced.as_deref() == Some("avx512") {
+            return Engine::Avx512 { min: 2 };
         }
         // Sixteen 22-block messages (a compute sample's signing input), best of five
-        // runs each, alternating: ~0.1 ms once per process.
+        // runs each, alternating: ~0.2 ms once per process.
         let data = vec![[0x5au8; 64]; 22];
         let blocks = [&data[..]; LANES];
         let time = |f: &dyn Fn(&mut [[u32; 8]])| {
@@ -163,22 +153,40 @@ impl Engine {
             let t = std::time::Instant::now();
             f(&mut states);
             std::hint::black_box(&states);
-            t.elapsed()
+            t.elapsed().as_nanos().max(1)
         };
-        let (mut narrow, mut wide) = (std::time::Duration::MAX, std::time::Duration::MAX);
+        let (mut narrow, mut wide) = (u128::MAX, u128::MAX);
         for _ in 0..5 {
-            narrow = narrow.min(time(&|st| {
-                for (s, b) in st.chunks_mut(SHA_NI_LANES).zip(blocks.chunks(SHA_NI_LANES)) {
-                    compress_many(s, b);
-                }
-            }));
+            narrow = narrow.min(time(&|st| Engine::ShaNi.compress(st, &blocks)));
             // SAFETY: avx512::available() checked above.
             wide = wide.min(time(&|st| unsafe { avx512::compress16(st, &blocks) }));
         }
-        if wide < narrow {
-            Engine::Avx512
+        // SHA-NI's cost grows with the messages, the lanes' does not: AVX-512 pays from
+        // the group size where four-at-a-time would cost as much.
+        let min = (LANES as u128 * wide).div_ceil(narrow) as usize;
+        if min <= LANES {
+            Engine::Avx512 { min: min.max(2) }
         } else {
             Engine::ShaNi
+        }
+    }
+
+    /// Runs the blocks of each state's message (at most [`LANES`]).
+    fn compress(self, states: &mut [[u32; 8]], blocks: &[&[[u8; 64]]]) {
+        match self {
+            Engine::Avx512 { min } if states.len() >= min && avx512::available() => {
+                // SAFETY: the CPU has AVX-512F/BW (checked, cached by std); at most
+                // LANES messages (sign's assertion).
+                unsafe { avx512::compress16(states, blocks) };
+            }
+            _ => {
+                for (s, b) in states
+                    .chunks_mut(SHA_NI_LANES)
+                    .zip(blocks.chunks(SHA_NI_LANES))
+                {
+                    compress_many(s, b);
+                }
+            }
         }
     }
 }
@@ -410,16 +418,17 @@ mod avx512 {
         // Word i of every lane's state in one register.
         let mut words = [[0u32; LANES]; 8];
         let mut counts = [0u32; LANES];
-        // Gathers address each lane's blocks from one base: the first message's.
-        let base = blocks[0].as_ptr() as *const u8;
+        // The gathers take each lane's address as an integer (from a null base) and turn
+        // it back into a pointer in hardware: expose each message's provenance first, as
+        // for `ptr::with_exposed_provenance`. Lanes without a block are masked: never read.
+        let base = std::ptr::null::<u8>();
         let mut offsets = [0i64; LANES];
         for l in 0..n {
             for i in 0..8 {
                 words[i][l] = states[l][i];
             }
             counts[l] = blocks[l].len() as u32;
-            // Addresses as integers: the messages are separate allocations.
-            offsets[l] = (blocks[l].as_ptr() as usize).wrapping_sub(base as usize) as i64;
+            offsets[l] = blocks[l].as_ptr().expose_provenance() as i64;
         }
         let mut s = [_mm512_setzero_si512(); 8];
         for i in 0..8 {
@@ -543,6 +552,17 @@ mod tests {
             .collect()
     }
 
+    /// Every engine this CPU can run, whichever `Engine::get` would pick.
+    fn engines() -> Vec<Engine> {
+        let mut all = vec![Engine::ShaNi];
+        if avx512::available() {
+            all.push(Engine::Avx512 { min: 2 });
+        } else {
+            eprintln!("no AVX-512 on this CPU: the 16-lane path cannot run here");
+        }
+        all
+    }
+
     #[test]
     fn matches_the_hmac_crate_for_every_group_size_and_uneven_lengths() {
         // Lengths around every padding boundary (55/56/64) and several blocks apart, so
@@ -553,24 +573,26 @@ mod tests {
         for key_len in [0usize, 1, 16, 64, 65, 200] {
             let key = bytes(key_len as u64 + 7, key_len);
             let hk = HmacKey::new(&key);
-            for n in 1..=LANES {
-                for start in 0..lengths.len() {
-                    let msgs: Vec<Vec<u8>> = (0..n)
-                        .map(|i| {
-                            let len = lengths[(start + i * 5) % lengths.len()];
-                            bytes((start * 31 + i) as u64, len)
-                        })
-                        .collect();
-                    let mut scratch = msgs.clone();
-                    let mut out = [[0u8; 32]; LANES];
-                    hk.sign(&mut scratch, &mut out);
-                    for (i, m) in msgs.iter().enumerate() {
-                        assert_eq!(
-                            out[i],
-                            reference(&key, m),
-                            "key {key_len} B, group of {n}, message {i} of {} B",
-                            m.len()
-                        );
+            for engine in engines() {
+                for n in 1..=LANES {
+                    for start in 0..lengths.len() {
+                        let msgs: Vec<Vec<u8>> = (0..n)
+                            .map(|i| {
+                                let len = lengths[(start + i * 5) % lengths.len()];
+                                bytes((start * 31 + i) as u64, len)
+                            })
+                            .collect();
+                        let mut scratch = msgs.clone();
+                        let mut out = [[0u8; 32]; LANES];
+                        hk.sign_with(engine, &mut scratch, &mut out);
+                        for (i, m) in msgs.iter().enumerate() {
+                            assert_eq!(
+                                out[i],
+                                reference(&key, m),
+                                "{engine:?}, key {key_len} B, group of {n}, message {i} of {} B",
+                                m.len()
+                            );
+                        }
                     }
                 }
             }
@@ -584,10 +606,16 @@ mod tests {
             return;
         }
         for n in 1..=LANES {
-            // Ragged: 0 to 22 blocks, so lanes finish at different blocks.
+            // Ragged: 0 to 22 blocks, so lanes finish at different blocks; lane 0 is
+            // empty for every third n.
             let msgs: Vec<Vec<[u8; 64]>> = (0..n)
                 .map(|i| {
-                    (0..(i * 7 + n) % 23)
+                    let count = if i == 0 && n % 3 == 0 {
+                        0
+                    } else {
+                        (i * 7 + n) % 23
+                    };
+                    (0..count)
                         .map(|b| bytes((i * 100 + b) as u64, 64).try_into().unwrap())
                         .collect()
                 })
