@@ -822,11 +822,6 @@ struct AgentFigures {
     file_kib: u64,
 }
 
-/// User + system CPU of another process so far, seconds (/proc/PID/stat).
-fn other_process_cpu_s(pid: u32) -> f64 {
-    other_process_cpu_ns(pid as libc::pid_t) as f64 / 1e9
-}
-
 /// Run the real agent binary as the service on `uri` until the end of its first cycle,
 /// read its memory and CPU, then stop it with SIGTERM as an init system would.
 fn whole_agent(uri: &str, dir: &Path) -> AgentFigures {
@@ -912,7 +907,7 @@ fn whole_agent(uri: &str, dir: &Path) -> AgentFigures {
             .next()
             .and_then(|v| v.trim_end_matches(" s").parse().ok())
             .unwrap_or_else(|| panic!("no cycle time in {cycle:?}")),
-        cpu_s: other_process_cpu_s(pid),
+        cpu_s: other_process_cpu_ns(pid as libc::pid_t) as f64 / 1e9,
         hwm_kib: proc_status_kib(&p, "VmHWM:"),
         anon_kib: proc_status_kib(&p, "RssAnon:"),
         file_kib: proc_status_kib(&p, "RssFile:"),

@@ -88,11 +88,10 @@ struct Row {
 }
 
 fn run_engine(lib: &Library, resources: usize, measures: usize) -> Row {
-    let keep = std::env::var("LONGSHORE_BENCH_KEEP_INSTANCES").is_ok_and(|v| v == "1");
     let cfg = Config::new()
         .with("synthetic", "instances", resources as i64)
         .with("synthetic", "bench_samples_per_resource", 1)
-        .with("synthetic", "keep_instances", keep);
+        .with("synthetic", "keep_instances", keep_instances());
     let options = PollingOptions::from_config(&cfg).expect("options");
     let definition = PollingDefinition::parse(
         "sources:\n  - name: bench\n    interval: 300\n    meters: ['*']\n",
@@ -256,10 +255,9 @@ fn main() {
     };
     println!("polling engine benchmark: {METERS} pollsters x N instances per cycle, batch 50,");
     println!("{publisher}; CPU = user+sys of all threads (getrusage), median");
-    let kept = std::env::var("LONGSHORE_BENCH_KEEP_INSTANCES").is_ok_and(|v| v == "1");
     println!(
         "discovery: {}\n",
-        if kept {
+        if keep_instances() {
             "the same resources every cycle (LONGSHORE_BENCH_KEEP_INSTANCES=1)"
         } else {
             "new resources every cycle"
@@ -314,6 +312,11 @@ fn main() {
 
 fn null_publisher() -> bool {
     std::env::var("LONGSHORE_BENCH_PUBLISHER").is_ok_and(|v| v == "null")
+}
+
+/// `LONGSHORE_BENCH_KEEP_INSTANCES=1`: the discovery returns the same resources every cycle.
+fn keep_instances() -> bool {
+    std::env::var("LONGSHORE_BENCH_KEEP_INSTANCES").is_ok_and(|v| v == "1")
 }
 
 /// Drops every batch (`LONGSHORE_BENCH_PUBLISHER=null`).

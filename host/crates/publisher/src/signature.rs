@@ -92,9 +92,9 @@ impl Signer {
 
     /// The signatures of the first [`Signer::GROUP`] meter messages of `fields` at once,
     /// into `out` (64 hex digits each; none taken from `fields` beyond those); false,
-    /// and nothing written, for an empty secret. Hashing several messages together is
-    /// about twice as fast per message as one at a time (see `hmac_group`); `scratch` holds
-    /// their signing inputs and is reused across calls.
+    /// and nothing written, for an empty secret. Hashing several messages together costs
+    /// less per message than one at a time (see `hmac_group`); `scratch` holds their
+    /// signing inputs and is reused across calls.
     ///
     /// # Panics
     /// If `out` has less room than the messages taken.
