@@ -1,10 +1,11 @@
 //! `Text`: the ABI-stable string of a sample's and a resource's short fields (meter name,
 //! unit, ids). Up to [`Text::INLINE`] bytes are kept inline, so making a sample copies
 //! its name, unit and ids without allocating, and reading them touches no other memory.
+//! `Key`: the same for metadata keys, in half the space.
 
 use std::fmt;
 
-use abi_stable::std_types::RString;
+use abi_stable::std_types::{RBox, RString};
 use abi_stable::StableAbi;
 
 /// A string kept inline when short (every meter name, unit, instance or Keystone id),
@@ -85,6 +86,78 @@ impl fmt::Display for Text {
     }
 }
 
+/// A metadata key: kept inline up to [`Key::INLINE`] bytes (every key Ceilometer
+/// uses), on the heap otherwise, in 24 bytes: resources keep a few dozen entries each.
+#[doc(hidden)]
+#[repr(C)]
+#[derive(StableAbi, Clone)]
+pub struct Key(KeyRepr);
+
+#[repr(u8)]
+#[derive(StableAbi, Clone)]
+enum KeyRepr {
+    /// Only ever made from a `&str` in this module, so the bytes are UTF-8.
+    Inline {
+        len: u8,
+        bytes: [u8; Key::INLINE],
+    },
+    Heap(RBox<RString>),
+}
+
+impl Key {
+    /// Longest key kept inline (`instance_flavor_id`, `image_ref_url`... all fit).
+    pub const INLINE: usize = 22;
+
+    pub fn new(s: &str) -> Key {
+        if s.len() <= Key::INLINE {
+            let mut bytes = [0u8; Key::INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Key(KeyRepr::Inline {
+                len: s.len() as u8,
+                bytes,
+            })
+        } else {
+            Key(KeyRepr::Heap(RBox::new(RString::from(s))))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // SAFETY: inline bytes are only copied from a &str, whole (Key::new), and
+            // the field is private to this module.
+            KeyRepr::Inline { len, bytes } => unsafe {
+                std::str::from_utf8_unchecked(bytes.get_unchecked(..*len as usize))
+            },
+            KeyRepr::Heap(s) => s.as_str(),
+        }
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl<S: AsRef<str>> From<S> for Key {
+    fn from(s: S) -> Key {
+        Key::new(s.as_ref())
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +181,26 @@ mod tests {
         assert_eq!(&*t, long);
         assert_eq!(t.clone(), t);
         assert_eq!(std::mem::size_of::<Text>(), 48);
+    }
+
+    #[test]
+    fn keys_are_inline_up_to_22_bytes_in_24() {
+        for s in [
+            "",
+            "vcpus",
+            "é",
+            "instance_flavor_id",
+            &"k".repeat(Key::INLINE),
+        ] {
+            let k = Key::from(s);
+            assert!(matches!(k.0, KeyRepr::Inline { .. }), "{s}");
+            assert_eq!(k.as_str(), s);
+        }
+        let long = "a_metadata_key_longer_than_22_bytes";
+        let k = Key::from(long);
+        assert!(matches!(k.0, KeyRepr::Heap(_)));
+        assert_eq!(&*k, long);
+        assert_eq!(k.clone(), k);
+        assert_eq!(std::mem::size_of::<Key>(), 24);
     }
 }

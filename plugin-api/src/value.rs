@@ -6,10 +6,10 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use abi_stable::std_types::{RArc, ROption, RString, RVec};
+use abi_stable::std_types::{RArc, RBox, ROption, RString, RVec};
 use abi_stable::StableAbi;
 
-use crate::text::Text;
+use crate::text::Key;
 
 /// A JSON-like value: null, bool, integer, float, string, list or ordered map.
 ///
@@ -17,21 +17,59 @@ use crate::text::Text;
 /// Build values with `From` (`Value::from(3)`, `Value::from("x")`, `Value::from(1.5)`)
 /// and read them with the `as_*` accessors.
 #[repr(C)]
-#[derive(StableAbi, Clone, PartialEq, Default)]
+#[derive(StableAbi, Clone, Default)]
 pub struct Value(pub(crate) Repr);
 
 #[doc(hidden)]
 #[repr(u8)]
-#[derive(StableAbi, Clone, PartialEq, Default)]
+#[derive(StableAbi, Clone, Default)]
 pub enum Repr {
     #[default]
     Null,
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(RString),
-    List(RVec<Value>),
-    Map(Map),
+    /// A string of at most [`SHORT`] bytes, inline after the tag (most metadata values:
+    /// states, names, flavor and image ids). Only made from a `&str`, whole.
+    Short {
+        len: u8,
+        bytes: [u8; SHORT],
+    },
+    /// A longer string. Boxed, like lists and maps, so that a value takes 24 bytes:
+    /// resources keep a few dozen metadata values each, and samples copy some.
+    Str(RBox<RString>),
+    List(RBox<RVec<Value>>),
+    Map(RBox<Map>),
+}
+
+/// The longest string a [`Value`] keeps inline.
+const SHORT: usize = 22;
+
+impl Value {
+    fn string(v: &str) -> Value {
+        if v.len() <= SHORT {
+            let mut bytes = [0u8; SHORT];
+            bytes[..v.len()].copy_from_slice(v.as_bytes());
+            Value(Repr::Short {
+                len: v.len() as u8,
+                bytes,
+            })
+        } else {
+            Value(Repr::Str(RBox::new(RString::from(v))))
+        }
+    }
+
+    fn short_str<'a>(len: &u8, bytes: &'a [u8; SHORT]) -> &'a str {
+        // SAFETY: Short is only made by Value::string, from a whole &str, and Repr's
+        // variants are not built outside this module.
+        unsafe { std::str::from_utf8_unchecked(bytes.get_unchecked(..*len as usize)) }
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        self.get() == other.get()
+    }
 }
 
 /// A borrowed view of a [`Value`], for matching on its kind.
@@ -52,7 +90,7 @@ impl Value {
 
     /// A list value.
     pub fn list<I: IntoIterator<Item = Value>>(items: I) -> Value {
-        Value(Repr::List(items.into_iter().collect()))
+        Value(Repr::List(RBox::new(items.into_iter().collect())))
     }
 
     /// Borrow the value as an enum, to match on its kind.
@@ -62,6 +100,7 @@ impl Value {
             Repr::Bool(b) => ValueRef::Bool(*b),
             Repr::Int(i) => ValueRef::Int(*i),
             Repr::Float(f) => ValueRef::Float(*f),
+            Repr::Short { len, bytes } => ValueRef::Str(Value::short_str(len, bytes)),
             Repr::Str(s) => ValueRef::Str(s.as_str()),
             Repr::List(l) => ValueRef::List(l.as_slice()),
             Repr::Map(m) => ValueRef::Map(m),
@@ -94,6 +133,7 @@ impl Value {
     }
     pub fn as_str(&self) -> Option<&str> {
         match &self.0 {
+            Repr::Short { len, bytes } => Some(Value::short_str(len, bytes)),
             Repr::Str(s) => Some(s.as_str()),
             _ => None,
         }
@@ -106,13 +146,13 @@ impl Value {
     }
     pub fn as_map(&self) -> Option<&Map> {
         match &self.0 {
-            Repr::Map(m) => Some(m),
+            Repr::Map(m) => Some(&**m),
             _ => None,
         }
     }
     pub fn as_map_mut(&mut self) -> Option<&mut Map> {
         match &mut self.0 {
-            Repr::Map(m) => Some(m),
+            Repr::Map(m) => Some(&mut **m),
             _ => None,
         }
     }
@@ -123,7 +163,7 @@ impl Value {
             Repr::Bool(_) => "boolean",
             Repr::Int(_) => "integer",
             Repr::Float(_) => "float",
-            Repr::Str(_) => "string",
+            Repr::Short { .. } | Repr::Str(_) => "string",
             Repr::List(_) => "list",
             Repr::Map(_) => "map",
         }
@@ -181,12 +221,15 @@ impl From<bool> for Value {
 }
 impl From<&str> for Value {
     fn from(v: &str) -> Value {
-        Value(Repr::Str(RString::from(v)))
+        Value::string(v)
     }
 }
 impl From<String> for Value {
     fn from(v: String) -> Value {
-        Value(Repr::Str(RString::from(v)))
+        if v.len() <= SHORT {
+            return Value::string(&v);
+        }
+        Value(Repr::Str(RBox::new(RString::from(v))))
     }
 }
 impl From<&String> for Value {
@@ -196,12 +239,12 @@ impl From<&String> for Value {
 }
 impl From<Map> for Value {
     fn from(v: Map) -> Value {
-        Value(Repr::Map(v))
+        Value(Repr::Map(RBox::new(v)))
     }
 }
 impl From<Vec<Value>> for Value {
     fn from(v: Vec<Value>) -> Value {
-        Value(Repr::List(RVec::from(v)))
+        Value(Repr::List(RBox::new(RVec::from(v))))
     }
 }
 impl<T: Into<Value>> From<Option<T>> for Value {
@@ -245,7 +288,7 @@ pub struct Shared {
 pub struct Entry {
     // Inline (metadata keys are short): no allocation per key, and comparing keys reads
     // the entry only.
-    key: Text,
+    key: Key,
     value: Value,
 }
 
@@ -389,7 +432,7 @@ impl Map {
             self.own[i].value = value;
         } else {
             self.own.push(Entry {
-                key: Text::new(key.as_ref()),
+                key: Key::new(key.as_ref()),
                 value,
             });
         }
@@ -683,7 +726,7 @@ mod serde_impls {
     impl<'de> Deserialize<'de> for Map {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Map, D::Error> {
             match Value::deserialize(d)?.0 {
-                Repr::Map(m) => Ok(m),
+                Repr::Map(m) => Ok(RBox::into_inner(m)),
                 other => Err(de::Error::custom(format!(
                     "expected a map, found {}",
                     Value(other).kind_name()
@@ -799,6 +842,35 @@ mod tests {
         );
         drop(sample);
         assert_eq!(FREED.load(Ordering::SeqCst), before + 1);
+    }
+
+    #[test]
+    fn values_and_entries_are_compact_and_strings_read_back_whole() {
+        // A resource keeps a few dozen entries: their size is most of its memory.
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<Entry>(), 48);
+        for s in [
+            "",
+            "active",
+            "é",
+            &"x".repeat(SHORT),
+            &"y".repeat(SHORT + 1),
+        ] {
+            let short = s.len() <= SHORT;
+            for v in [Value::from(s), Value::from(s.to_string())] {
+                assert_eq!(matches!(v.0, Repr::Short { .. }), short, "{s}");
+                assert_eq!(v.as_str(), Some(s));
+                assert_eq!(v.get(), ValueRef::Str(s));
+                assert_eq!(v.kind_name(), "string");
+                assert_eq!(v.clone(), v);
+            }
+        }
+        assert_ne!(Value::from("a"), Value::from("b"));
+        let mut nested = Value::from(Map::new().with("k", 1));
+        nested.as_map_mut().unwrap().insert("l", "m");
+        assert_eq!(nested.as_map().unwrap().get("l"), Some(&Value::from("m")));
+        let list = Value::list([Value::from(1), Value::from("x")]);
+        assert_eq!(list.as_list().map(<[Value]>::len), Some(2));
     }
 
     #[test]

@@ -138,6 +138,14 @@ fn oslo_messaging_listener_receives_longshore_samples() {
     let status = child.wait().unwrap();
     assert!(status.success(), "listener exit status {status}");
 
+    // oslo's listener dispatches on a pool of threads: it may print them in another
+    // order than they were sent. Pair them by their first sample's message_id.
+    let first_id = |n: &serde_json::Value| n["payload"]["samples"][0]["message_id"].clone();
+    got.sort_by_key(|n| first_id(n).to_string());
+    let mut batches = batches;
+    batches.sort_by_key(|b| {
+        serde_json::to_value(b.messages[0].to_map()).unwrap()["message_id"].to_string()
+    });
     for (g, b) in got.iter().zip(&batches) {
         assert_eq!(g["event_type"], "telemetry.polling");
         assert_eq!(g["publisher_id"], "ceilometer.polling");

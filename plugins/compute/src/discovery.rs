@@ -157,7 +157,7 @@ impl Discovery for InstanceDiscovery {
             };
             if let Some((resource, devices)) = built {
                 out.push(resource);
-                self.hv.seed_devices(ctx, &e.uuid, devices);
+                self.hv.seed_devices(e, devices);
             }
         }
         self.known

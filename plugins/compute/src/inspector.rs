@@ -20,20 +20,6 @@ use crate::libvirt::{Conn, Dom, DomInfo, DomStats, IfStats, LibvirtError, MemSta
 
 pub const SHUTOFF: i32 = 5;
 
-/// What a cycle-cache entry holds (its key's letter, after the hypervisor's index).
-#[derive(Debug, Clone, Copy)]
-#[repr(u8)]
-enum Kind {
-    Domains = b'L',
-    Devices = b'X',
-    Instance = b'i',
-    InstanceWithStopped = b'I',
-    Disks = b'd',
-    DiskInfo = b'b',
-    DiskInfoWithStopped = b'B',
-    Vnics = b'n',
-}
-
 /// Seconds on the monotonic clock (Python's `time.monotonic()`), for `monotonic_time`.
 pub fn monotonic() -> f64 {
     let mut ts = libc::timespec {
@@ -90,6 +76,46 @@ pub struct DomEntry {
     pub uuid: String,
     pub state: i32,
     pub stats: DomStats,
+    /// What the cycle's pollsters inspected of it.
+    inspections: Inspections,
+}
+
+/// One domain's inspections in the current cycle, each made once however many meters
+/// use it. They hang on the domain's entry in the cycle's domain list, which the cycle
+/// cache holds for exactly one cycle: one cycle-cache entry (a key and a slot) per
+/// instance and inspection would cost ~150 bytes each, ~0.75 MB a cycle at N=1000.
+#[derive(Default)]
+struct Inspections {
+    devices: Once<Inspection<Arc<Devices>>>,
+    /// Without and with `report_stopped_instance_metrics`.
+    instance: [Once<Inspection<InstanceStats>>; 2],
+    disks: Once<Inspection<Timed<Vec<DiskStat>>>>,
+    /// Without and with `report_stopped_instance_metrics`.
+    disk_info: [Once<Inspection<Timed<Vec<DiskInfoStat>>>>; 2],
+    vnics: Once<Inspection<VnicStats>>,
+}
+
+/// A value computed at most once, by the first caller that succeeds: callers that come
+/// while it is being computed wait for it (as the cycle cache's do); an error is
+/// returned to its caller only and not kept.
+struct Once<T>(Mutex<Option<Arc<T>>>);
+
+impl<T> Default for Once<T> {
+    fn default() -> Once<T> {
+        Once(Mutex::new(None))
+    }
+}
+
+impl<T> Once<T> {
+    fn get_or_try(&self, init: impl FnOnce() -> Result<T, PollError>) -> Result<Arc<T>, PollError> {
+        let mut slot = lock(&self.0);
+        if let Some(v) = slot.as_ref() {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(init()?);
+        *slot = Some(v.clone());
+        Ok(v)
+    }
 }
 
 /// Every domain of the hypervisor, once per cycle.
@@ -256,9 +282,9 @@ pub struct Hypervisor {
     /// Keepalive for connections to a daemon (from the first plugin that asked for
     /// this URI).
     keepalive: Keepalive,
-    /// This hypervisor's index in the library's registry (decimal): the prefix of its
-    /// cycle-cache keys, unique among the URIs of the library.
-    key_prefix: String,
+    /// Its cycle-cache key: its index in the library's registry (decimal, unique
+    /// among the URIs of the library), then `L`.
+    domains_key: String,
     masked: String,
     conn: Mutex<Option<Arc<Conn>>>,
     bulk_unsupported: AtomicBool,
@@ -282,7 +308,7 @@ pub fn hypervisor(uri: &str, keepalive: Keepalive) -> Arc<Hypervisor> {
             Arc::new(Hypervisor {
                 uri: uri.to_string(),
                 keepalive,
-                key_prefix: index.to_string(),
+                domains_key: format!("{index}L"),
                 masked: mask_uri(uri),
                 conn: Mutex::new(None),
                 bulk_unsupported: AtomicBool::new(false),
@@ -393,40 +419,10 @@ impl Hypervisor {
         Ok(Inspection::Failed)
     }
 
-    /// `ctx.cached` under the key `<hypervisor index><kind letter><id>` (e.g.
-    /// `0d<uuid>`), spelled on the stack: a cycle makes a few lookups per instance and
-    /// meter, which should not each allocate. The key is short because the cycle cache
-    /// keeps a copy of it per instance and inspection for the whole cycle (the URI, up to
-    /// a hundred bytes for a remote one, would be most of an entry).
-    fn cached<T, F>(
-        &self,
-        ctx: &PollContext<'_>,
-        kind: Kind,
-        id: &str,
-        init: F,
-    ) -> Result<Arc<T>, PollError>
-    where
-        T: Send + Sync + 'static,
-        F: FnOnce() -> Result<T, PollError>,
-    {
-        let mut buf = [0u8; 128];
-        let parts = [self.key_prefix.as_bytes(), &[kind as u8], id.as_bytes()];
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        if len > buf.len() {
-            return ctx.cached(&String::from_utf8_lossy(&parts.concat()), init);
-        }
-        let mut at = 0;
-        for p in parts {
-            buf[at..at + p.len()].copy_from_slice(p);
-            at += p.len();
-        }
-        // Whole UTF-8 strings and an ASCII letter were copied.
-        ctx.cached(std::str::from_utf8(&buf[..len]).unwrap_or_default(), init)
-    }
-
-    /// Every domain with its bulk stats, once per cycle.
+    /// Every domain with its bulk stats, once per cycle: the cycle-cache entry
+    /// `<hypervisor index>L`. What the cycle inspects of each domain hangs on its entry.
     pub fn domains(&self, ctx: &PollContext<'_>) -> Result<Arc<Domains>, PollError> {
-        self.cached(ctx, Kind::Domains, "", || self.fetch_domains())
+        ctx.cached(&self.domains_key, || self.fetch_domains())
     }
 
     fn fetch_domains(&self) -> Result<Domains, PollError> {
@@ -454,6 +450,7 @@ impl Hypervisor {
                             uuid,
                             state,
                             stats: rec.stats,
+                            inspections: Inspections::default(),
                         }));
                     }
                 }
@@ -479,6 +476,7 @@ impl Hypervisor {
                     uuid,
                     state,
                     stats: DomStats::default(),
+                    inspections: Inspections::default(),
                 }));
             }
         }
@@ -502,12 +500,9 @@ impl Hypervisor {
 
     /// The devices of an instance (seeded by the discovery in the same cycle, else read
     /// from the domain XML).
-    pub fn devices(
-        &self,
-        ctx: &PollContext<'_>,
-        entry: &DomEntry,
-    ) -> Result<Arc<Inspection<Arc<Devices>>>, PollError> {
-        self.cached(ctx, Kind::Devices, &entry.uuid, || {
+    pub fn devices(&self, entry: &DomEntry) -> Result<Arc<Inspection<Arc<Devices>>>, PollError> {
+        entry.inspections.devices.get_or_try(|| {
+            log::trace!("inspecting the devices of instance {}", entry.uuid);
             let xml = match entry.dom.xml_desc() {
                 Ok(x) => x,
                 Err(e) => return self.instance_error(e, "reading its domain XML", &entry.uuid),
@@ -528,8 +523,11 @@ impl Hypervisor {
     }
 
     /// Store the devices the discovery read, for the pollsters of the same cycle.
-    pub fn seed_devices(&self, ctx: &PollContext<'_>, uuid: &str, devices: Arc<Devices>) {
-        let _ = self.cached(ctx, Kind::Devices, uuid, || Ok(Inspection::Ok(devices)));
+    pub fn seed_devices(&self, entry: &DomEntry, devices: Arc<Devices>) {
+        let _ = entry
+            .inspections
+            .devices
+            .get_or_try(|| Ok(Inspection::Ok(devices)));
     }
 
     /// Forget vNIC counters of instances that no longer exist.
@@ -548,16 +546,12 @@ impl Hypervisor {
         uuid: &str,
         report_stopped: bool,
     ) -> Result<Arc<Inspection<InstanceStats>>, PollError> {
-        let kind = if report_stopped {
-            Kind::InstanceWithStopped
-        } else {
-            Kind::Instance
+        let Some(entry) = self.entry(ctx, uuid)? else {
+            log::debug!("instance {uuid} is not on this hypervisor (any more)");
+            return Ok(Arc::new(Inspection::NotFound));
         };
-        self.cached(ctx, kind, uuid, || {
-            let Some(entry) = self.entry(ctx, uuid)? else {
-                log::debug!("instance {uuid} is not on this hypervisor (any more)");
-                return Ok(Inspection::NotFound);
-            };
+        entry.inspections.instance[usize::from(report_stopped)].get_or_try(|| {
+            log::trace!("inspecting instance {uuid}");
             self.inspect_instance(&entry, report_stopped)
         })
     }
@@ -648,14 +642,15 @@ impl Hypervisor {
         ctx: &PollContext<'_>,
         uuid: &str,
     ) -> Result<Arc<Inspection<Timed<Vec<DiskStat>>>>, PollError> {
-        self.cached(ctx, Kind::Disks, uuid, || {
-            let Some(e) = self.entry(ctx, uuid)? else {
-                return Ok(Inspection::NotFound);
-            };
+        let Some(e) = self.entry(ctx, uuid)? else {
+            return Ok(Arc::new(Inspection::NotFound));
+        };
+        e.inspections.disks.get_or_try(|| {
+            log::trace!("inspecting the disks of instance {uuid}");
             if e.state == SHUTOFF {
                 return Ok(Inspection::ShutOff);
             }
-            let devices = match self.devices(ctx, &e)?.ok_or_status() {
+            let devices = match self.devices(&e)?.ok_or_status() {
                 Ok(d) => d.clone(),
                 Err(status) => return Ok(status),
             };
@@ -737,19 +732,15 @@ impl Hypervisor {
         uuid: &str,
         report_stopped: bool,
     ) -> Result<Arc<Inspection<Timed<Vec<DiskInfoStat>>>>, PollError> {
-        let kind = if report_stopped {
-            Kind::DiskInfoWithStopped
-        } else {
-            Kind::DiskInfo
+        let Some(e) = self.entry(ctx, uuid)? else {
+            return Ok(Arc::new(Inspection::NotFound));
         };
-        self.cached(ctx, kind, uuid, || {
-            let Some(e) = self.entry(ctx, uuid)? else {
-                return Ok(Inspection::NotFound);
-            };
+        e.inspections.disk_info[usize::from(report_stopped)].get_or_try(|| {
+            log::trace!("inspecting the disk info of instance {uuid}");
             if e.state == SHUTOFF && !report_stopped {
                 return Ok(Inspection::ShutOff);
             }
-            let devices = match self.devices(ctx, &e)?.ok_or_status() {
+            let devices = match self.devices(&e)?.ok_or_status() {
                 Ok(d) => d.clone(),
                 Err(status) => return Ok(status),
             };
@@ -793,14 +784,15 @@ impl Hypervisor {
         ctx: &PollContext<'_>,
         uuid: &str,
     ) -> Result<Arc<Inspection<VnicStats>>, PollError> {
-        self.cached(ctx, Kind::Vnics, uuid, || {
-            let Some(e) = self.entry(ctx, uuid)? else {
-                return Ok(Inspection::NotFound);
-            };
+        let Some(e) = self.entry(ctx, uuid)? else {
+            return Ok(Arc::new(Inspection::NotFound));
+        };
+        e.inspections.vnics.get_or_try(|| {
+            log::trace!("inspecting the vNICs of instance {uuid}");
             if e.state == SHUTOFF {
                 return Ok(Inspection::ShutOff);
             }
-            let devices = match self.devices(ctx, &e)?.ok_or_status() {
+            let devices = match self.devices(&e)?.ok_or_status() {
                 Ok(d) => d.clone(),
                 Err(status) => return Ok(status),
             };

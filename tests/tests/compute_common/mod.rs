@@ -46,7 +46,7 @@ pub fn compute() -> &'static Library {
     LIB.get_or_init(|| {
         // Before the library is opened: it takes the host's max level at init.
         if log::set_boxed_logger(Box::new(Capture)).is_ok() {
-            log::set_max_level(log::LevelFilter::Debug);
+            log::set_max_level(log::LevelFilter::Trace);
         }
         longshore_tests::build_plugins(&["longshore-plugin-compute"]);
         Library::open(&longshore_tests::built_library("compute")).expect("load libcompute.so")

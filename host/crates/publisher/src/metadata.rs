@@ -35,13 +35,13 @@ impl std::fmt::Debug for RenderedMetadata {
 }
 
 impl RenderedMetadata {
-    fn new(entries: &SharedEntries) -> RenderedMetadata {
-        RenderedMetadata {
+    fn new(entries: &SharedEntries) -> Option<RenderedMetadata> {
+        Some(RenderedMetadata {
             id: entries.id(),
-            signing: SigningChunks::render(entries),
+            signing: SigningChunks::render(entries)?,
             json: OnceLock::new(),
             json_nested: OnceLock::new(),
-        }
+        })
     }
 
     /// Whether this renders the shared entries of `map`.
@@ -102,7 +102,8 @@ fn in_slot(slot: &HostSlot) -> Option<&RenderedMetadata> {
 }
 
 /// The rendering of `map`'s shared entries, made and kept with them on first use; None
-/// for a map without shared entries (nothing to reuse).
+/// for a map without shared entries (nothing to reuse) or with more than a rendering
+/// indexes (see [`SigningChunks::render`]).
 pub fn rendered(map: &Map) -> Option<&RenderedMetadata> {
     let entries = map.shared()?;
     if let Some(r) = in_slot(entries.slot()) {
@@ -112,7 +113,7 @@ pub fn rendered(map: &Map) -> Option<&RenderedMetadata> {
         header: HostData {
             free: free_attached,
         },
-        rendered: RenderedMetadata::new(entries),
+        rendered: RenderedMetadata::new(entries)?,
     });
     let data = NonNull::from(Box::leak(boxed)).cast::<HostData>();
     // SAFETY: an Attached box lives until free_attached releases it, from any thread.
@@ -382,6 +383,24 @@ mod tests {
             "not ours: no rendering, the dict path"
         );
         assert!(attached(&base).is_none());
+    }
+
+    #[test]
+    fn entries_beyond_a_renderings_index_are_not_rendered() {
+        // 65,536 bytes of keys: more than a chunk's 16-bit key offsets reach.
+        let mut m = Map::new();
+        for i in 0..4096 {
+            m.insert(format!("{i:0>16}"), i);
+        }
+        let m = m.into_shared();
+        assert!(rendered(&m).is_none(), "the uncached paths take it");
+        let just_fits = Map::new().with("k".repeat(65_535), 1).into_shared();
+        let r = rendered(&just_fits).expect("within the index");
+        let message = Map::new().with("resource_metadata", just_fits.clone());
+        assert_eq!(
+            crate::signature::signing_input(&message),
+            crate::signature::signing_input_over(&just_fits, r)
+        );
     }
 
     #[test]

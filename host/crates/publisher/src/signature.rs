@@ -520,52 +520,55 @@ pub(crate) struct SigningChunks {
 }
 
 /// Offsets rather than slices, and exact-size boxes: a rendering is kept per resource,
-/// so its size is what renderings cost in memory.
+/// so its size is what renderings cost in memory (16 bytes per entry here).
 #[derive(Clone, Copy)]
 struct Chunk {
     /// The key's first 8 bytes (as [`Entry::pre`]): most comparisons while merging a
     /// sample's own keys in are then one integer comparison, on this array only.
     pre: u64,
-    /// The entry's index in the shared entries.
-    index: u32,
     /// Where its leaves end in `bytes` (they start where the previous chunk's end).
     end: u32,
-    /// Its key in `keys`.
-    key_start: u32,
-    key_end: u32,
+    /// Where its key ends in `keys` (it starts where the previous chunk's key ends).
+    key_end: u16,
+    /// The entry's index in the shared entries.
+    index: u16,
 }
 
 impl SigningChunks {
-    /// The leaves of `base` as [`Signer::sign_meter_into`] feeds them.
-    pub(crate) fn render(base: &SharedEntries) -> SigningChunks {
-        let mut sorted: Vec<(u32, Entry<'_>)> = base
+    /// The leaves of `base` as [`Signer::sign_meter_into`] feeds them; None for entries
+    /// beyond what a rendering indexes (65,535 entries or bytes of keys: never metadata,
+    /// which then goes the uncached way).
+    pub(crate) fn render(base: &SharedEntries) -> Option<SigningChunks> {
+        let key_bytes: usize = base.iter().map(|(k, _)| k.len()).sum();
+        if base.len() > usize::from(u16::MAX) || key_bytes > usize::from(u16::MAX) {
+            return None;
+        }
+        let mut sorted: Vec<(u16, Entry<'_>)> = base
             .iter()
             .enumerate()
-            .map(|(i, (k, v))| (i as u32, Entry::new(k, v)))
+            .map(|(i, (k, v))| (i as u16, Entry::new(k, v)))
             .collect();
         // str order is code point order, as Python's sorted().
         sorted.sort_unstable_by(|a, b| a.1.key.cmp(b.1.key));
         let mut w = Walker::new(Vec::with_capacity(2048));
         w.prefix.extend_from_slice(b"resource_metadata:");
         let mut order = Vec::with_capacity(sorted.len());
-        let mut keys = Vec::with_capacity(sorted.iter().map(|e| e.1.key.len()).sum());
+        let mut keys = Vec::with_capacity(key_bytes);
         for (index, e) in sorted {
             w.entry(e);
-            let key_start = keys.len() as u32;
             keys.extend_from_slice(e.key.as_bytes());
             order.push(Chunk {
                 pre: e.pre,
                 index,
-                end: w.sink.len() as u32,
-                key_start,
-                key_end: keys.len() as u32,
+                end: u32::try_from(w.sink.len()).ok()?,
+                key_end: keys.len() as u16,
             });
         }
-        SigningChunks {
+        Some(SigningChunks {
             bytes: w.sink.into_boxed_slice(),
             keys: keys.into_boxed_slice(),
             order: order.into_boxed_slice(),
-        }
+        })
     }
 
     fn start(&self, pos: usize) -> usize {
@@ -575,8 +578,13 @@ impl SigningChunks {
         }
     }
 
-    fn key(&self, c: &Chunk) -> &[u8] {
-        &self.keys[c.key_start as usize..c.key_end as usize]
+    /// The key of the chunk at `pos`.
+    fn key(&self, pos: usize) -> &[u8] {
+        let start = match pos {
+            0 => 0,
+            _ => self.order[pos - 1].key_end as usize,
+        };
+        &self.keys[start..self.order[pos].key_end as usize]
     }
 
     /// Where `key` sorts among the chunks from `from` on, and whether a chunk has that
@@ -584,14 +592,25 @@ impl SigningChunks {
     fn search(&self, from: usize, key: &str) -> (usize, bool) {
         let pre = Entry::new(key, &Value::NULL).pre;
         let key = key.as_bytes();
-        let pos = from
-            + self.order[from..]
-                .partition_point(|c| c.pre < pre || (c.pre == pre && self.key(c) < key));
+        let before = |i: usize| {
+            let c = &self.order[i];
+            c.pre < pre || (c.pre == pre && self.key(i) < key)
+        };
+        // partition_point over positions (a chunk's key needs its neighbour's end).
+        let (mut lo, mut hi) = (from, self.order.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if before(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
         let found = self
             .order
-            .get(pos)
-            .is_some_and(|c| c.pre == pre && self.key(c) == key);
-        (pos, found)
+            .get(lo)
+            .is_some_and(|c| c.pre == pre && self.key(lo) == key);
+        (lo, found)
     }
 
     /// The index in the shared entries of `key`.
