@@ -277,6 +277,7 @@ mod tests {
             .with("list", Value::list([Value::from("q'"), Value::from(2.5)]))
             .with("empty", Map::new())
             .with("m", 3.0)
+            .with("void", Map::new())
             .into_shared()
     }
 
@@ -292,6 +293,14 @@ mod tests {
         vec![
             base.clone(),
             with(&[("cpu_number", Value::from(2))]),
+            // Around and over the entries without leaves (their keys are kept apart).
+            with(&[("empty", Value::from(1)), ("void", Value::from(2))]),
+            with(&[
+                ("emptx", Value::from(1)),
+                ("emptz", Value::from(2)),
+                ("voic", Value::NULL),
+                ("voie", Value::NULL),
+            ]),
             with(&[("a.b", Value::from("over"))]),
             with(&[("zeta", Value::from(1)), ("aa", Value::NULL)]),
             with(&[
@@ -387,12 +396,8 @@ mod tests {
 
     #[test]
     fn entries_beyond_a_renderings_index_are_not_rendered() {
-        // 65,536 bytes of keys: more than a chunk's 16-bit key offsets reach.
-        let mut m = Map::new();
-        for i in 0..4096 {
-            m.insert(format!("{i:0>16}"), i);
-        }
-        let m = m.into_shared();
+        // A key of 65,536 bytes: longer than a chunk's 16-bit key length.
+        let m = Map::new().with("k".repeat(65_536), 1).into_shared();
         assert!(rendered(&m).is_none(), "the uncached paths take it");
         let just_fits = Map::new().with("k".repeat(65_535), 1).into_shared();
         let r = rendered(&just_fits).expect("within the index");

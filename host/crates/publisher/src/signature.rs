@@ -165,7 +165,7 @@ impl<'m, S: Sink> Walker<'m, S> {
         self.leaf_opt(b"project_id", fields.project_id);
         self.sink.write(b"project_nameNone");
         self.leaf_str(b"resource_id", fields.resource_id);
-        self.prefix.extend_from_slice(b"resource_metadata:");
+        self.prefix.extend_from_slice(METADATA_PREFIX);
         match fields.rendered {
             Some(r) if r.renders(fields.resource_metadata) => {
                 self.walk_over(fields.resource_metadata, r.signing())
@@ -271,7 +271,7 @@ pub fn signing_input(message: &Map) -> Vec<u8> {
 #[cfg(test)]
 pub(crate) fn signing_input_over(map: &Map, rendered: &RenderedMetadata) -> Vec<u8> {
     let mut walker = Walker::new(Vec::with_capacity(1024));
-    walker.prefix.extend_from_slice(b"resource_metadata:");
+    walker.prefix.extend_from_slice(METADATA_PREFIX);
     walker.walk_over(map, rendered.signing());
     walker.sink
 }
@@ -509,15 +509,20 @@ impl<'m, S: Sink> Walker<'m, S> {
 
 /// The signing leaves of a resource's shared metadata entries, rendered once for all
 /// its samples: every top-level entry's leaves (under `resource_metadata:`) in sorted
-/// key order, back to back. The keys are copied here too, so that merging a sample's
-/// own keys in reads only this (the shared entries are usually cold in the cache).
+/// key order, back to back. An entry's key is read where its leaves start, right after
+/// `resource_metadata:`; only an entry without leaves (an empty dict) keeps its key
+/// apart.
 pub(crate) struct SigningChunks {
     bytes: Box<[u8]>,
-    /// The keys in sorted order, back to back.
-    keys: Box<[u8]>,
     /// Per top-level entry, in key order.
     order: Box<[Chunk]>,
+    /// The keys of the entries without leaves, in key order, back to back (usually
+    /// none).
+    leafless_keys: Box<[u8]>,
 }
+
+/// What precedes every leaf of the resource metadata in a signing input.
+const METADATA_PREFIX: &[u8] = b"resource_metadata:";
 
 /// Offsets rather than slices, and exact-size boxes: a rendering is kept per resource,
 /// so its size is what renderings cost in memory (16 bytes per entry here).
@@ -528,19 +533,19 @@ struct Chunk {
     pre: u64,
     /// Where its leaves end in `bytes` (they start where the previous chunk's end).
     end: u32,
-    /// Where its key ends in `keys` (it starts where the previous chunk's key ends).
-    key_end: u16,
+    key_len: u16,
     /// The entry's index in the shared entries.
     index: u16,
 }
 
 impl SigningChunks {
     /// The leaves of `base` as [`Signer::sign_meter_into`] feeds them; None for entries
-    /// beyond what a rendering indexes (65,535 entries or bytes of keys: never metadata,
-    /// which then goes the uncached way).
+    /// beyond what a rendering indexes (65,535 entries, a key over 65,535 bytes: never
+    /// metadata, which then goes the uncached way).
     pub(crate) fn render(base: &SharedEntries) -> Option<SigningChunks> {
-        let key_bytes: usize = base.iter().map(|(k, _)| k.len()).sum();
-        if base.len() > usize::from(u16::MAX) || key_bytes > usize::from(u16::MAX) {
+        if base.len() > usize::from(u16::MAX)
+            || base.iter().any(|(k, _)| k.len() > usize::from(u16::MAX))
+        {
             return None;
         }
         let mut sorted: Vec<(u16, Entry<'_>)> = base
@@ -551,23 +556,30 @@ impl SigningChunks {
         // str order is code point order, as Python's sorted().
         sorted.sort_unstable_by(|a, b| a.1.key.cmp(b.1.key));
         let mut w = Walker::new(Vec::with_capacity(2048));
-        w.prefix.extend_from_slice(b"resource_metadata:");
+        w.prefix.extend_from_slice(METADATA_PREFIX);
         let mut order = Vec::with_capacity(sorted.len());
-        let mut keys = Vec::with_capacity(key_bytes);
+        let mut leafless_keys = Vec::new();
         for (index, e) in sorted {
+            let start = w.sink.len();
             w.entry(e);
-            keys.extend_from_slice(e.key.as_bytes());
+            let leaves = &w.sink[start..];
+            if leaves.is_empty() {
+                leafless_keys.extend_from_slice(e.key.as_bytes());
+            } else {
+                // Every leaf of a top-level entry starts `resource_metadata:<key>`.
+                debug_assert!(leaves[METADATA_PREFIX.len()..].starts_with(e.key.as_bytes()));
+            }
             order.push(Chunk {
                 pre: e.pre,
                 index,
                 end: u32::try_from(w.sink.len()).ok()?,
-                key_end: keys.len() as u16,
+                key_len: e.key.len() as u16,
             });
         }
         Some(SigningChunks {
             bytes: w.sink.into_boxed_slice(),
-            keys: keys.into_boxed_slice(),
             order: order.into_boxed_slice(),
+            leafless_keys: leafless_keys.into_boxed_slice(),
         })
     }
 
@@ -580,11 +592,18 @@ impl SigningChunks {
 
     /// The key of the chunk at `pos`.
     fn key(&self, pos: usize) -> &[u8] {
-        let start = match pos {
-            0 => 0,
-            _ => self.order[pos - 1].key_end as usize,
-        };
-        &self.keys[start..self.order[pos].key_end as usize]
+        let (start, c) = (self.start(pos), &self.order[pos]);
+        let len = usize::from(c.key_len);
+        if c.end as usize > start {
+            let at = start + METADATA_PREFIX.len();
+            return &self.bytes[at..at + len];
+        }
+        // Rare (empty dicts): after the keys of the leafless entries before it.
+        let at: usize = (0..pos)
+            .filter(|&i| self.order[i].end as usize == self.start(i))
+            .map(|i| usize::from(self.order[i].key_len))
+            .sum();
+        &self.leafless_keys[at..at + len]
     }
 
     /// Where `key` sorts among the chunks from `from` on, and whether a chunk has that
@@ -629,7 +648,6 @@ impl SigningChunks {
             self.order.as_ptr().cast(),
             std::mem::size_of_val(&*self.order),
         );
-        prefetch(self.keys.as_ptr(), self.keys.len());
     }
 }
 
