@@ -296,7 +296,20 @@ impl Publisher for FilePublisher {
         // samples are then freed by the thread that allocated them (cheap), and only
         // one buffer crosses to the writer.
         let hint = self.line_hint.load(Ordering::Relaxed);
-        let mut lines = self.spare.try_recv().unwrap_or_default();
+        // A buffer the writer is done with. When none is spare and the writer is
+        // BEHIND (woken, but on a busy machine a woken thread waits for a core), wait a
+        // little for the one it writes next instead of making one more: that bounds the
+        // lines held in memory during a burst (a batch of 50 compute messages is ~60
+        // KB). A disk that stalls for longer is the queue's business (queue_batches,
+        // publish_wait): after BEHIND_WAIT, a new buffer is made as before.
+        let mut lines = match self.spare.try_recv() {
+            Ok(lines) => lines,
+            Err(_) if self.tx.len() < BEHIND => Vec::new(),
+            Err(_) => {
+                self.writer.unpark();
+                self.spare.recv_timeout(BEHIND_WAIT).unwrap_or_default()
+            }
+        };
         lines.reserve(n * hint + hint / 2);
         for m in &batch.messages {
             m.write_json(&mut lines);
@@ -378,6 +391,10 @@ const LINGER: Duration = Duration::from_millis(5);
 const WAKE_AT: usize = 8;
 /// Written line buffers kept for reuse (about 60 KB each for 50 compute messages).
 const SPARE_BUFFERS: usize = 4;
+/// Queued batches from which `publish` waits (up to BEHIND_WAIT) for a written buffer
+/// rather than allocating another.
+const BEHIND: usize = 2 * WAKE_AT;
+const BEHIND_WAIT: Duration = Duration::from_millis(10);
 /// The largest buffer kept for reuse: 50 compute messages need ~60 KB; a buffer sized
 /// for a much larger `batch_size` is freed instead of being held for good.
 const SPARE_MAX_BYTES: usize = 256 * 1024;
@@ -596,6 +613,48 @@ mod tests {
             p.publish(batch("m.d", 1)),
             Err(PublishError::Closed(_))
         ));
+    }
+
+    /// A writer taking `delay` per write, as a thread that gets a core late does.
+    struct Slow {
+        delay: Duration,
+        out: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Slow {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            std::thread::sleep(self.delay);
+            self.out.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_writer_behind_holds_publish_back_instead_of_piling_up_lines() {
+        // The queue could take 1024 batches; a writer 2 ms per batch behind a fast
+        // poller would have them all queued (each batch's lines in memory). publish
+        // instead waits for written buffers once BEHIND batches are queued.
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let p = FilePublisher::with_writer(
+            "slow",
+            Slow {
+                delay: Duration::from_millis(2),
+                out: Arc::clone(&out),
+            },
+            FileOptions::default(),
+        )
+        .unwrap();
+        let mut most = 0;
+        for i in 0..60 {
+            p.publish(batch(&format!("m.{i}"), 2)).unwrap();
+            most = most.max(p.tx.len());
+        }
+        p.close(Duration::from_secs(10)).unwrap();
+        assert_eq!((p.stats().dropped, p.stats().written), (0, 120));
+        assert!(most <= BEHIND + 1, "{most} batches were queued at once");
     }
 
     #[test]
