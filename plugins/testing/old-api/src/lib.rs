@@ -1,7 +1,7 @@
 //! A deliberately broken plugin: the root module of longshore-plugin-api, declared
 //! with version 0.0.1, as a plugin built against an old plugin-api would carry.
 //! abi_stable's 0.x rule refuses a library whose minor version is lower than the
-//! host's (host 0.2 > library 0.0), so the host must report an incompatible version.
+//! host's (host 0.3 > library 0.0), so the host must report an incompatible version.
 
 #![allow(non_local_definitions)]
 
