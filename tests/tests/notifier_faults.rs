@@ -434,3 +434,70 @@ fn fails_over_to_the_next_broker() {
     n.close(Duration::from_secs(10)).unwrap();
     amqp.cleanup(&exchange, &[queue]);
 }
+
+#[test]
+fn a_lagging_broker_holds_publish_back_instead_of_piling_up_notifications() {
+    // Polling makes a pollster run's notifications far faster than one connection sends
+    // and confirms them: while the broker is connected, publish waits for confirms once
+    // 32 notifications are unconfirmed (at most 20 ms each time), so a cycle's output
+    // does not pile up in memory. The proxy holds the broker's answers 100 ms per read.
+    let amqp = Amqp::connect();
+    let proxy = Proxy::start();
+    let cfg = config(&proxy.url());
+    let (exchange, queue) = (cfg.exchange.clone(), queue_of(&cfg));
+    let notifier = Notifier::new(cfg).unwrap();
+    // Connected (a confirmed notification), then a burst.
+    notifier.publish(batch("cpu", 0, 50)).unwrap();
+    notifier.flush(Duration::from_secs(20)).unwrap();
+    proxy.slow_downstream(Duration::from_millis(100));
+    let mut most = 0;
+    for b in 1..200 {
+        notifier.publish(batch("cpu", b, 50)).unwrap();
+        most = most.max(notifier.stats().buffered_notifications);
+    }
+    notifier.flush(Duration::from_secs(60)).unwrap();
+    let stats = notifier.stats();
+    assert_eq!(
+        (stats.confirmed_notifications, stats.dropped_notifications),
+        (200, 0)
+    );
+    // 32, plus what confirms could not bring down within a 20 ms wait.
+    assert!(most <= 48, "{most} notifications were unconfirmed at once");
+    notifier.close(Duration::from_secs(10)).unwrap();
+    amqp.cleanup(&exchange, &[queue]);
+}
+
+#[test]
+fn a_broker_that_stops_confirming_holds_publish_back_only_briefly() {
+    // Connected, but its confirms are held 3 s: publish stops waiting on it once it has
+    // confirmed nothing for 500 ms of waits (150 waits of 20 ms would be 3 s), and the
+    // buffer holds the rest until the confirms come.
+    let amqp = Amqp::connect();
+    let proxy = Proxy::start();
+    let cfg = config(&proxy.url());
+    let (exchange, queue) = (cfg.exchange.clone(), queue_of(&cfg));
+    let notifier = Notifier::new(cfg).unwrap();
+    notifier.publish(batch("cpu", 0, 50)).unwrap();
+    notifier.flush(Duration::from_secs(20)).unwrap();
+    proxy.slow_downstream(Duration::from_secs(3));
+    let t = Instant::now();
+    for b in 1..150 {
+        notifier.publish(batch("cpu", b, 50)).unwrap();
+    }
+    let took = t.elapsed();
+    proxy.slow_downstream(Duration::ZERO);
+    notifier.flush(Duration::from_secs(60)).unwrap();
+    assert_eq!(
+        (
+            notifier.stats().confirmed_notifications,
+            notifier.stats().dropped_notifications
+        ),
+        (150, 0)
+    );
+    assert!(
+        took < Duration::from_millis(1500),
+        "publish stalled {took:?}"
+    );
+    notifier.close(Duration::from_secs(10)).unwrap();
+    amqp.cleanup(&exchange, &[queue]);
+}

@@ -280,6 +280,8 @@ struct ProxyInner {
     cuts: Mutex<u64>,
     cut_cv: Condvar,
     stop: AtomicBool,
+    /// Microseconds each read from the broker waits before it goes on to the client.
+    downstream_delay_us: AtomicU64,
 }
 
 impl ProxyInner {
@@ -305,6 +307,7 @@ impl Proxy {
             cuts: Mutex::new(0),
             cut_cv: Condvar::new(),
             stop: AtomicBool::new(false),
+            downstream_delay_us: AtomicU64::new(0),
         });
         let i = inner.clone();
         thread::spawn(move || {
@@ -329,9 +332,9 @@ impl Proxy {
                     open.push(server.try_clone().unwrap());
                 }
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let iu = i.clone();
+                let (iu, id) = (i.clone(), i.clone());
                 thread::spawn(move || pump(client, server, Some(iu)));
-                thread::spawn(move || pump(s2, c2, None));
+                thread::spawn(move || pump_down(s2, c2, id));
             }
         });
         Proxy { addr, inner }
@@ -355,6 +358,14 @@ impl Proxy {
     pub fn cut_after(&self, bytes: u64) {
         let now = self.inner.upstream_bytes.load(Ordering::SeqCst);
         self.inner.cut_at.store(now + bytes, Ordering::SeqCst);
+    }
+
+    /// Hold every read from the broker for `delay` before passing it on: a broker whose
+    /// confirms lag.
+    pub fn slow_downstream(&self, delay: Duration) {
+        self.inner
+            .downstream_delay_us
+            .store(delay.as_micros() as u64, Ordering::SeqCst);
     }
 
     /// Wait until the proxy has cut `n` times in total.
@@ -394,6 +405,25 @@ fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<ProxyInner>>) 
                 i.cut_at.store(u64::MAX, Ordering::SeqCst);
                 i.cut();
             }
+        }
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+fn pump_down(mut from: TcpStream, mut to: TcpStream, inner: Arc<ProxyInner>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let delay = inner.downstream_delay_us.load(Ordering::SeqCst);
+        if delay > 0 {
+            thread::sleep(Duration::from_micros(delay));
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
         }
     }
     let _ = from.shutdown(Shutdown::Both);

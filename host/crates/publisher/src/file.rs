@@ -6,7 +6,11 @@
 //! Overload policy: the queue holds [`FileOptions::queue_batches`] batches. When it is
 //! full, `publish` waits up to [`FileOptions::publish_wait`] for room, then drops the
 //! batch, counts its messages in [`FileStats::dropped`], logs one WARN line and returns
-//! `Ok` (the polling loop must not stall on a slow disk). Write errors also drop the
+//! `Ok` (the polling loop must not stall on a slow disk). Before that, with 16 batches
+//! queued, `publish` waits up to 10 ms (at most `publish_wait`) for the writer to hand
+//! a written buffer back, unless the writer has written nothing for 200 ms of such
+//! waits: a writer that is only late bounds the lines in memory; a stuck one costs the
+//! polling loop at most ~200 ms before the queue takes over. Write errors also drop the
 //! messages being written (ERROR logged once per run of failures) and are reported by
 //! the next `flush`.
 
@@ -20,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 
-use crate::{Batch, PublishError, Publisher};
+use crate::{Batch, Progress, PublishError, Publisher};
 
 /// Queue size and overload behaviour of a [`FilePublisher`].
 #[derive(Debug, Clone, Copy)]
@@ -152,6 +156,8 @@ pub struct FilePublisher {
     /// Line buffers the writer is done with, for the next batches: a fresh ~60 KB
     /// buffer per batch costs a round of page faults each time malloc trims it.
     spare: Receiver<Vec<u8>>,
+    /// Whether the writer writes while `publish` waits on it.
+    writer_progress: Progress,
 }
 
 impl std::fmt::Debug for FilePublisher {
@@ -224,6 +230,7 @@ impl FilePublisher {
             lingering,
             line_hint: AtomicUsize::new(1024),
             spare,
+            writer_progress: Progress::new(),
         })
     }
 
@@ -300,14 +307,22 @@ impl Publisher for FilePublisher {
         // BEHIND (woken, but on a busy machine a woken thread waits for a core), wait a
         // little for the one it writes next instead of making one more: that bounds the
         // lines held in memory during a burst (a batch of 50 compute messages is ~60
-        // KB). A disk that stalls for longer is the queue's business (queue_batches,
-        // publish_wait): after BEHIND_WAIT, a new buffer is made as before.
+        // KB). Not when the writer is STALLED (a hung disk: that is the queue's
+        // business, queue_batches and publish_wait), nor for buffers too large to be
+        // handed back.
         let mut lines = match self.spare.try_recv() {
             Ok(lines) => lines,
-            Err(_) if self.tx.len() < BEHIND => Vec::new(),
+            Err(_) if self.tx.len() < BEHIND || n * hint > SPARE_MAX_BYTES => Vec::new(),
             Err(_) => {
                 self.writer.unpark();
-                self.spare.recv_timeout(BEHIND_WAIT).unwrap_or_default()
+                let written = self.counters.written.load(Ordering::Relaxed);
+                match self.writer_progress.stalled(written, STALLED) {
+                    true => Vec::new(),
+                    false => self
+                        .spare
+                        .recv_timeout(BEHIND_WAIT.min(self.options.publish_wait))
+                        .unwrap_or_default(),
+                }
             }
         };
         lines.reserve(n * hint + hint / 2);
@@ -395,6 +410,9 @@ const SPARE_BUFFERS: usize = 4;
 /// rather than allocating another.
 const BEHIND: usize = 2 * WAKE_AT;
 const BEHIND_WAIT: Duration = Duration::from_millis(10);
+/// A writer that has written nothing for this long while `publish` kept waiting on it
+/// is stuck, not late: `publish` stops waiting on it.
+const STALLED: Duration = Duration::from_millis(200);
 /// The largest buffer kept for reuse: 50 compute messages need ~60 KB; a buffer sized
 /// for a much larger `batch_size` is freed instead of being held for good.
 const SPARE_MAX_BYTES: usize = 256 * 1024;
@@ -655,6 +673,33 @@ mod tests {
         p.close(Duration::from_secs(10)).unwrap();
         assert_eq!((p.stats().dropped, p.stats().written), (0, 120));
         assert!(most <= BEHIND + 1, "{most} batches were queued at once");
+    }
+
+    #[test]
+    fn a_stuck_writer_holds_publish_back_only_briefly() {
+        // The writer hangs in its first write (a hung disk). Waiting 10 ms per batch for
+        // it would stall polling 4 s over these 400 batches; publish gives up waiting
+        // once it has written nothing for 200 ms of waits, and the queue (1024) takes
+        // the rest.
+        let (open, gate) = crossbeam_channel::bounded(1);
+        let p = FilePublisher::with_writer(
+            "stuck",
+            Gated {
+                gate: Some(gate),
+                out: Arc::new(Mutex::new(Vec::new())),
+            },
+            FileOptions::default(),
+        )
+        .unwrap();
+        let t = Instant::now();
+        for i in 0..400 {
+            p.publish(batch(&format!("m.{i}"), 1)).unwrap();
+        }
+        let took = t.elapsed();
+        open.send(()).unwrap();
+        p.close(Duration::from_secs(10)).unwrap();
+        assert_eq!((p.stats().dropped, p.stats().written), (0, 400));
+        assert!(took < Duration::from_secs(2), "publish stalled {took:?}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod message;
 pub mod metadata;
 pub mod notification;
+pub mod progress;
 pub mod pyjson;
 pub mod signature;
 
@@ -24,6 +25,7 @@ pub use message::{
     MessageJson, MeterMessage, DEFAULT_SAMPLE_SOURCE,
 };
 pub use notification::{encode_notification, NotificationIds};
+pub use progress::Progress;
 pub use signature::{compute_signature, Signer};
 
 /// The meter messages of one pollster run in one source: never spans pollsters or
