@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use longshore_notifier::{Notifier, NotifierConfig};
+use longshore_plugin_api::Map;
 use longshore_publisher::{PublishError, Publisher};
 use notifier_common::*;
 
@@ -439,21 +440,34 @@ fn fails_over_to_the_next_broker() {
 fn a_lagging_broker_holds_publish_back_instead_of_piling_up_notifications() {
     // Polling makes a pollster run's notifications far faster than one connection sends
     // and confirms them: while the broker is connected, publish waits for confirms once
-    // 32 notifications are unconfirmed (at most 20 ms each time), so a cycle's output
-    // does not pile up in memory. The proxy holds the broker's answers 100 ms per read.
+    // 512 KiB is unconfirmed (at most 20 ms each time), so a cycle's output does not pile
+    // up in memory. The proxy holds the broker's answers 100 ms per read. Notifications
+    // of 50 samples with ~1 KB of metadata each, as compute ones.
     let amqp = Amqp::connect();
     let proxy = Proxy::start();
     let cfg = config(&proxy.url());
     let (exchange, queue) = (cfg.exchange.clone(), queue_of(&cfg));
     let notifier = Notifier::new(cfg).unwrap();
+    let big = |b: u64| {
+        let mut batch = batch("cpu", b, 50);
+        for m in &mut batch.messages {
+            let mut map = m.to_map();
+            map.insert(
+                "resource_metadata",
+                Map::new().with("blob", "x".repeat(1000)),
+            );
+            *m = map.into();
+        }
+        batch
+    };
     // Connected (a confirmed notification), then a burst.
-    notifier.publish(batch("cpu", 0, 50)).unwrap();
+    notifier.publish(big(0)).unwrap();
     notifier.flush(Duration::from_secs(20)).unwrap();
     proxy.slow_downstream(Duration::from_millis(100));
     let mut most = 0;
     for b in 1..200 {
-        notifier.publish(batch("cpu", b, 50)).unwrap();
-        most = most.max(notifier.stats().buffered_notifications);
+        notifier.publish(big(b)).unwrap();
+        most = most.max(notifier.stats().buffered_bytes);
     }
     notifier.flush(Duration::from_secs(60)).unwrap();
     let stats = notifier.stats();
@@ -461,8 +475,8 @@ fn a_lagging_broker_holds_publish_back_instead_of_piling_up_notifications() {
         (stats.confirmed_notifications, stats.dropped_notifications),
         (200, 0)
     );
-    // 32, plus what confirms could not bring down within a 20 ms wait.
-    assert!(most <= 48, "{most} notifications were unconfirmed at once");
+    // 512 KiB, plus what confirms could not bring down within a 20 ms wait.
+    assert!(most <= 3 << 19, "{most} bytes were unconfirmed at once");
     notifier.close(Duration::from_secs(10)).unwrap();
     amqp.cleanup(&exchange, &[queue]);
 }

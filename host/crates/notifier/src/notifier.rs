@@ -252,9 +252,12 @@ fn make_tls(
     })
 }
 
-/// Unconfirmed notifications from which `publish` waits for confirms while the broker
-/// is connected (about 2 MB of compute notifications).
-const BEHIND: usize = 32;
+/// Unconfirmed bytes from which `publish` waits for confirms while the broker is
+/// connected: 8 notifications of 50 compute samples (a window of small notifications
+/// stays as wide as `max_in_flight`)...
+const BEHIND: usize = 512 * 1024;
+/// ...and never fewer notifications than this (large batches keep a pipeline).
+const BEHIND_MIN_NOTIFICATIONS: usize = 4;
 /// The longest `publish` waits for them.
 const BEHIND_WAIT: Duration = Duration::from_millis(20);
 /// A connected broker that has confirmed nothing for this long while `publish` kept
@@ -273,7 +276,11 @@ impl Notifier {
         let deadline = Instant::now() + BEHIND_WAIT;
         let mut st = sh.lock();
         let behind = |st: &State| {
-            st.stats.connected && !st.stats.blocked && !st.closed && st.buffer.held().1 >= BEHIND
+            st.stats.connected
+                && !st.stats.blocked
+                && !st.closed
+                && st.buffer.held().2 >= BEHIND
+                && st.buffer.held().1 >= BEHIND_MIN_NOTIFICATIONS
         };
         if !behind(&st)
             || self
