@@ -783,7 +783,8 @@ fn main_remote(remote: Remote, sizes: Vec<usize>, lib: &Path, dir: &Path) {
             "N={n}: volumes compared except for the meters whose volumes differ between two in-process runs too (time-of-day based on the test driver): {}",
             time_dependent.join(" ")
         ));
-        agents.push((n, whole_agent(&uri, dir)));
+        agents.push((n, "stdout", whole_agent(&uri, dir, Publish::Stdout)));
+        agents.push((n, "RabbitMQ", whole_agent(&uri, dir, Publish::Amqp)));
     }
     println!("wall/CPU: medians of {MEASURED_CYCLES} cycles after the first; CPU = the agent process only; samples: one steady-state cycle");
     println!("agent MiB: the bench child's peak RSS (longshore + libvirt client); client MiB: a child that only opens the remote connection and lists the domains; own MiB: the difference");
@@ -793,15 +794,16 @@ fn main_remote(remote: Remote, sizes: Vec<usize>, lib: &Path, dir: &Path) {
         println!("{n}");
     }
     println!();
-    println!("whole agent: `longshore run`, every meter in entry_points.toml, stdout publisher (to /dev/null), against the same daemon; /proc at the end of its first cycle");
+    println!("whole agent: `longshore run`, every meter in entry_points.toml, publishing JSON lines to stdout (/dev/null) or to the local RabbitMQ (a fresh exchange and queue, deleted after), against the same daemon; /proc at the end of its first cycle");
     println!(
-        "{:>6} {:>8} {:>9} {:>9} {:>10} {:>9} {:>9}",
-        "N", "samples", "cycle s", "CPU s", "VmHWM MiB", "anon MiB", "file MiB"
+        "{:>6} {:>9} {:>8} {:>9} {:>9} {:>10} {:>9} {:>9}",
+        "N", "publisher", "samples", "cycle s", "CPU s", "VmHWM MiB", "anon MiB", "file MiB"
     );
-    for (n, a) in agents {
+    for (n, publisher, a) in agents {
         println!(
-            "{:>6} {:>8} {:>9.3} {:>9.3} {:>10.1} {:>9.1} {:>9.1}",
+            "{:>6} {:>9} {:>8} {:>9.3} {:>9.3} {:>10.1} {:>9.1} {:>9.1}",
             n,
+            publisher,
             a.samples,
             a.cycle_s,
             a.cpu_s,
@@ -822,9 +824,43 @@ struct AgentFigures {
     file_kib: u64,
 }
 
+/// Where the whole agent publishes.
+#[derive(Clone, Copy)]
+enum Publish {
+    Stdout,
+    /// The local RabbitMQ (127.0.0.1:5672, guest), on an exchange and queue of its own.
+    Amqp,
+}
+
+/// Delete the bench's exchange and queue from the local RabbitMQ (the agent declared
+/// them; nothing consumes what it published there).
+fn delete_amqp(exchange: &str, queue: &str) {
+    use amqprs::channel::{ExchangeDeleteArguments, QueueDeleteArguments};
+    use amqprs::connection::{Connection, OpenConnectionArguments};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let args = OpenConnectionArguments::new("127.0.0.1", 5672, "guest", "guest");
+        let Ok(conn) = Connection::open(&args).await else {
+            eprintln!("could not reach RabbitMQ to delete {exchange} and {queue}");
+            return;
+        };
+        if let Ok(chan) = conn.open_channel(None).await {
+            let _ = chan.queue_delete(QueueDeleteArguments::new(queue)).await;
+            let _ = chan
+                .exchange_delete(ExchangeDeleteArguments::new(exchange))
+                .await;
+            let _ = chan.close().await;
+        }
+        let _ = conn.close().await;
+    });
+}
+
 /// Run the real agent binary as the service on `uri` until the end of its first cycle,
 /// read its memory and CPU, then stop it with SIGTERM as an init system would.
-fn whole_agent(uri: &str, dir: &Path) -> AgentFigures {
+fn whole_agent(uri: &str, dir: &Path, publish: Publish) -> AgentFigures {
     use std::io::BufRead;
     use std::process::Stdio;
     use std::time::Duration;
@@ -841,7 +877,21 @@ fn whole_agent(uri: &str, dir: &Path) -> AgentFigures {
         "sources:\n  - name: all\n    interval: 3600\n    meters: ['*']\n",
     )
     .expect("write polling.yaml");
-    let mut agent = Command::new(&bin)
+    let name = format!("longshore-bench-{}", std::process::id());
+    let mut cmd = Command::new(&bin);
+    match publish {
+        Publish::Stdout => cmd.arg("--set").arg(r#"publisher.publishers=["stdout"]"#),
+        Publish::Amqp => cmd
+            .arg("--set")
+            .arg(r#"publisher.publishers=["notifier://"]"#)
+            .arg("--transport-url")
+            .arg("rabbit://guest:guest@127.0.0.1:5672/")
+            .arg("--set")
+            .arg(format!("DEFAULT.control_exchange={name}"))
+            .arg("--set")
+            .arg(format!(r#"oslo_messaging_notifications.topics=["{name}"]"#)),
+    };
+    let mut agent = cmd
         .arg("--entry-points")
         .arg(longshore_tests::workspace_root().join("entry_points.toml"))
         .arg("--plugin-dir")
@@ -850,8 +900,6 @@ fn whole_agent(uri: &str, dir: &Path) -> AgentFigures {
         .arg(&polling)
         .arg("--libvirt-uri")
         .arg(uri)
-        .arg("--set")
-        .arg(r#"publisher.publishers=["stdout"]"#)
         .arg("run")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
@@ -936,6 +984,9 @@ fn whole_agent(uri: &str, dir: &Path) -> AgentFigures {
     };
     drop(rx);
     let _ = reader.join();
+    if let Publish::Amqp = publish {
+        delete_amqp(&name, &format!("{name}.sample"));
+    }
     assert!(
         stopped.success(),
         "the agent did not stop cleanly: {stopped}"
