@@ -440,7 +440,7 @@ fn fails_over_to_the_next_broker() {
 fn a_lagging_broker_holds_publish_back_instead_of_piling_up_notifications() {
     // Polling makes a pollster run's notifications far faster than one connection sends
     // and confirms them: while the broker is connected, publish waits for confirms once
-    // 512 KiB is unconfirmed (at most 20 ms each time), so a cycle's output does not pile
+    // 256 KiB is unconfirmed (at most 20 ms each time), so a cycle's output does not pile
     // up in memory. The proxy holds the broker's answers 100 ms per read. Notifications
     // of 50 samples with ~1 KB of metadata each, as compute ones.
     let amqp = Amqp::connect();
@@ -475,7 +475,7 @@ fn a_lagging_broker_holds_publish_back_instead_of_piling_up_notifications() {
         (stats.confirmed_notifications, stats.dropped_notifications),
         (200, 0)
     );
-    // 512 KiB, plus what confirms could not bring down within a 20 ms wait.
+    // 256 KiB, plus what confirms could not bring down within a 20 ms wait.
     assert!(most <= 3 << 19, "{most} bytes were unconfirmed at once");
     notifier.close(Duration::from_secs(10)).unwrap();
     amqp.cleanup(&exchange, &[queue]);

@@ -253,9 +253,9 @@ fn make_tls(
 }
 
 /// Unconfirmed bytes from which `publish` waits for confirms while the broker is
-/// connected: 8 notifications of 50 compute samples (a window of small notifications
+/// connected: 4 notifications of 50 compute samples (a window of small notifications
 /// stays as wide as `max_in_flight`)...
-const BEHIND: usize = 512 * 1024;
+const BEHIND: usize = 256 * 1024;
 /// ...and never fewer notifications than this (large batches keep a pipeline).
 const BEHIND_MIN_NOTIFICATIONS: usize = 4;
 /// The longest `publish` waits for them.
