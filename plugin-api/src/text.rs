@@ -8,6 +8,39 @@ use std::fmt;
 use abi_stable::std_types::{RBox, RString};
 use abi_stable::StableAbi;
 
+/// Up to N bytes of a string, inline: the one place the inline strings of this crate
+/// (`Text`, `Key`, `Value`'s short strings) are made and read, so that the bytes are
+/// always a whole `&str` copied here and reading them back needs no UTF-8 check.
+#[doc(hidden)]
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct Inline<const N: usize> {
+    len: u8,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Inline<N> {
+    /// `s`, if it fits.
+    pub(crate) fn new(s: &str) -> Option<Inline<N>> {
+        const { assert!(N <= u8::MAX as usize) };
+        if s.len() > N {
+            return None;
+        }
+        let mut bytes = [0u8; N];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Some(Inline {
+            len: s.len() as u8,
+            bytes,
+        })
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // SAFETY: only `new` makes an Inline (the fields are private to this module),
+        // copying a whole &str of `len` bytes.
+        unsafe { std::str::from_utf8_unchecked(self.bytes.get_unchecked(..self.len as usize)) }
+    }
+}
+
 /// A string kept inline when short (every meter name, unit, instance or Keystone id),
 /// on the heap otherwise.
 #[doc(hidden)]
@@ -18,11 +51,7 @@ pub struct Text(Repr);
 #[repr(u8)]
 #[derive(StableAbi, Clone)]
 enum Repr {
-    /// Only ever made from a `&str` in this module, so the bytes are UTF-8.
-    Inline {
-        len: u8,
-        bytes: [u8; Text::INLINE],
-    },
+    Inline(Inline<{ Text::INLINE }>),
     Heap(RString),
 }
 
@@ -31,54 +60,53 @@ impl Text {
     pub const INLINE: usize = 46;
 
     pub fn new(s: &str) -> Text {
-        if s.len() <= Text::INLINE {
-            let mut bytes = [0u8; Text::INLINE];
-            bytes[..s.len()].copy_from_slice(s.as_bytes());
-            Text(Repr::Inline {
-                len: s.len() as u8,
-                bytes,
-            })
-        } else {
-            Text(Repr::Heap(RString::from(s)))
+        match Inline::new(s) {
+            Some(i) => Text(Repr::Inline(i)),
+            None => Text(Repr::Heap(RString::from(s))),
         }
     }
 
     pub fn as_str(&self) -> &str {
         match &self.0 {
-            // SAFETY: inline bytes are only copied from a &str, whole (Text::new), and
-            // the field is private to this module.
-            Repr::Inline { len, bytes } => unsafe {
-                std::str::from_utf8_unchecked(bytes.get_unchecked(..*len as usize))
-            },
+            Repr::Inline(i) => i.as_str(),
             Repr::Heap(s) => s.as_str(),
         }
     }
 }
 
-impl std::ops::Deref for Text {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
+/// `Deref<Target = str>`, equality, `From<&str>`-like construction and `Debug`, all
+/// through the type's `new` and `as_str`.
+macro_rules! str_like {
+    ($t:ident) => {
+        impl std::ops::Deref for $t {
+            type Target = str;
+            fn deref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl PartialEq for $t {
+            fn eq(&self, other: &$t) -> bool {
+                self.as_str() == other.as_str()
+            }
+        }
+
+        impl<S: AsRef<str>> From<S> for $t {
+            fn from(s: S) -> $t {
+                $t::new(s.as_ref())
+            }
+        }
+
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(self.as_str(), f)
+            }
+        }
+    };
 }
 
-impl PartialEq for Text {
-    fn eq(&self, other: &Text) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl<S: AsRef<str>> From<S> for Text {
-    fn from(s: S) -> Text {
-        Text::new(s.as_ref())
-    }
-}
-
-impl fmt::Debug for Text {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
+str_like!(Text);
+str_like!(Key);
 
 impl fmt::Display for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -96,11 +124,7 @@ pub struct Key(KeyRepr);
 #[repr(u8)]
 #[derive(StableAbi, Clone)]
 enum KeyRepr {
-    /// Only ever made from a `&str` in this module, so the bytes are UTF-8.
-    Inline {
-        len: u8,
-        bytes: [u8; Key::INLINE],
-    },
+    Inline(Inline<{ Key::INLINE }>),
     Heap(RBox<RString>),
 }
 
@@ -109,52 +133,17 @@ impl Key {
     pub const INLINE: usize = 22;
 
     pub fn new(s: &str) -> Key {
-        if s.len() <= Key::INLINE {
-            let mut bytes = [0u8; Key::INLINE];
-            bytes[..s.len()].copy_from_slice(s.as_bytes());
-            Key(KeyRepr::Inline {
-                len: s.len() as u8,
-                bytes,
-            })
-        } else {
-            Key(KeyRepr::Heap(RBox::new(RString::from(s))))
+        match Inline::new(s) {
+            Some(i) => Key(KeyRepr::Inline(i)),
+            None => Key(KeyRepr::Heap(RBox::new(RString::from(s)))),
         }
     }
 
     pub fn as_str(&self) -> &str {
         match &self.0 {
-            // SAFETY: inline bytes are only copied from a &str, whole (Key::new), and
-            // the field is private to this module.
-            KeyRepr::Inline { len, bytes } => unsafe {
-                std::str::from_utf8_unchecked(bytes.get_unchecked(..*len as usize))
-            },
+            KeyRepr::Inline(i) => i.as_str(),
             KeyRepr::Heap(s) => s.as_str(),
         }
-    }
-}
-
-impl std::ops::Deref for Key {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Key) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl<S: AsRef<str>> From<S> for Key {
-    fn from(s: S) -> Key {
-        Key::new(s.as_ref())
-    }
-}
-
-impl fmt::Debug for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -172,7 +161,7 @@ mod tests {
             &"x".repeat(Text::INLINE),
         ] {
             let t = Text::from(s);
-            assert!(matches!(t.0, Repr::Inline { .. }), "{s}");
+            assert!(matches!(t.0, Repr::Inline(_)), "{s}");
             assert_eq!(t.as_str(), s);
         }
         let long = "instance-00000001-6a4b4a1c-7a76-4d7a-9f4e-0d1b6b7c8e9f-tap1234";
@@ -193,7 +182,7 @@ mod tests {
             &"k".repeat(Key::INLINE),
         ] {
             let k = Key::from(s);
-            assert!(matches!(k.0, KeyRepr::Inline { .. }), "{s}");
+            assert!(matches!(k.0, KeyRepr::Inline(_)), "{s}");
             assert_eq!(k.as_str(), s);
         }
         let long = "a_metadata_key_longer_than_22_bytes";

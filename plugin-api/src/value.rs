@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use abi_stable::std_types::{RArc, RBox, ROption, RString, RVec};
 use abi_stable::StableAbi;
 
-use crate::text::Key;
+use crate::text::{Inline, Key};
 
 /// A JSON-like value: null, bool, integer, float, string, list or ordered map.
 ///
@@ -30,11 +30,8 @@ pub enum Repr {
     Int(i64),
     Float(f64),
     /// A string of at most [`SHORT`] bytes, inline after the tag (most metadata values:
-    /// states, names, flavor and image ids). Only made from a `&str`, whole.
-    Short {
-        len: u8,
-        bytes: [u8; SHORT],
-    },
+    /// states, names, flavor and image ids).
+    Short(Inline<SHORT>),
     /// A longer string. Boxed, like lists and maps, so that a value takes 24 bytes:
     /// resources keep a few dozen metadata values each, and samples copy some.
     Str(RBox<RString>),
@@ -47,22 +44,10 @@ const SHORT: usize = 22;
 
 impl Value {
     fn string(v: &str) -> Value {
-        if v.len() <= SHORT {
-            let mut bytes = [0u8; SHORT];
-            bytes[..v.len()].copy_from_slice(v.as_bytes());
-            Value(Repr::Short {
-                len: v.len() as u8,
-                bytes,
-            })
-        } else {
-            Value(Repr::Str(RBox::new(RString::from(v))))
+        match Inline::new(v) {
+            Some(i) => Value(Repr::Short(i)),
+            None => Value(Repr::Str(RBox::new(RString::from(v)))),
         }
-    }
-
-    fn short_str<'a>(len: &u8, bytes: &'a [u8; SHORT]) -> &'a str {
-        // SAFETY: Short is only made by Value::string, from a whole &str, and Repr's
-        // variants are not built outside this module.
-        unsafe { std::str::from_utf8_unchecked(bytes.get_unchecked(..*len as usize)) }
     }
 }
 
@@ -100,7 +85,7 @@ impl Value {
             Repr::Bool(b) => ValueRef::Bool(*b),
             Repr::Int(i) => ValueRef::Int(*i),
             Repr::Float(f) => ValueRef::Float(*f),
-            Repr::Short { len, bytes } => ValueRef::Str(Value::short_str(len, bytes)),
+            Repr::Short(s) => ValueRef::Str(s.as_str()),
             Repr::Str(s) => ValueRef::Str(s.as_str()),
             Repr::List(l) => ValueRef::List(l.as_slice()),
             Repr::Map(m) => ValueRef::Map(m),
@@ -133,7 +118,7 @@ impl Value {
     }
     pub fn as_str(&self) -> Option<&str> {
         match &self.0 {
-            Repr::Short { len, bytes } => Some(Value::short_str(len, bytes)),
+            Repr::Short(s) => Some(s.as_str()),
             Repr::Str(s) => Some(s.as_str()),
             _ => None,
         }
@@ -163,7 +148,7 @@ impl Value {
             Repr::Bool(_) => "boolean",
             Repr::Int(_) => "integer",
             Repr::Float(_) => "float",
-            Repr::Short { .. } | Repr::Str(_) => "string",
+            Repr::Short(_) | Repr::Str(_) => "string",
             Repr::List(_) => "list",
             Repr::Map(_) => "map",
         }
@@ -858,7 +843,7 @@ mod tests {
         ] {
             let short = s.len() <= SHORT;
             for v in [Value::from(s), Value::from(s.to_string())] {
-                assert_eq!(matches!(v.0, Repr::Short { .. }), short, "{s}");
+                assert_eq!(matches!(v.0, Repr::Short(_)), short, "{s}");
                 assert_eq!(v.as_str(), Some(s));
                 assert_eq!(v.get(), ValueRef::Str(s));
                 assert_eq!(v.kind_name(), "string");

@@ -276,11 +276,12 @@ impl Notifier {
         let deadline = Instant::now() + BEHIND_WAIT;
         let mut st = sh.lock();
         let behind = |st: &State| {
+            let (_, notifications, bytes) = st.buffer.held();
             st.stats.connected
                 && !st.stats.blocked
                 && !st.closed
-                && st.buffer.held().2 >= BEHIND
-                && st.buffer.held().1 >= BEHIND_MIN_NOTIFICATIONS
+                && bytes >= BEHIND
+                && notifications >= BEHIND_MIN_NOTIFICATIONS
         };
         if !behind(&st)
             || self

@@ -543,10 +543,12 @@ mod tests {
         }
     }
 
-    /// A writer whose first write waits for `gate`: the writer thread is then busy and
-    /// the queue fills behind it.
+    /// A writer whose first write waits for `gate` (the writer thread is then busy and
+    /// the queue fills behind it), and each write takes `delay` (as a thread that gets a
+    /// core late does).
     struct Gated {
         gate: Option<Receiver<()>>,
+        delay: Duration,
         out: Arc<Mutex<Vec<u8>>>,
     }
 
@@ -555,6 +557,7 @@ mod tests {
             if let Some(gate) = self.gate.take() {
                 let _ = gate.recv_timeout(Duration::from_secs(30));
             }
+            std::thread::sleep(self.delay);
             self.out.lock().unwrap().extend_from_slice(buf);
             Ok(buf.len())
         }
@@ -588,6 +591,7 @@ mod tests {
             "gated",
             Gated {
                 gate: Some(gate),
+                delay: Duration::ZERO,
                 out: Arc::clone(&out),
             },
             FileOptions {
@@ -633,23 +637,6 @@ mod tests {
         ));
     }
 
-    /// A writer taking `delay` per write, as a thread that gets a core late does.
-    struct Slow {
-        delay: Duration,
-        out: Arc<Mutex<Vec<u8>>>,
-    }
-
-    impl Write for Slow {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            std::thread::sleep(self.delay);
-            self.out.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn a_writer_behind_holds_publish_back_instead_of_piling_up_lines() {
         // The queue could take 1024 batches; a writer 2 ms per batch behind a fast
@@ -658,7 +645,8 @@ mod tests {
         let out = Arc::new(Mutex::new(Vec::new()));
         let p = FilePublisher::with_writer(
             "slow",
-            Slow {
+            Gated {
+                gate: None,
                 delay: Duration::from_millis(2),
                 out: Arc::clone(&out),
             },
@@ -686,6 +674,7 @@ mod tests {
             "stuck",
             Gated {
                 gate: Some(gate),
+                delay: Duration::ZERO,
                 out: Arc::new(Mutex::new(Vec::new())),
             },
             FileOptions::default(),
@@ -712,6 +701,7 @@ mod tests {
             "small",
             Gated {
                 gate: None,
+                delay: Duration::ZERO,
                 out: Arc::clone(&out),
             },
             FileOptions {
