@@ -803,3 +803,68 @@ fn a_sliced_run_blacklists_permanent_failures_per_slice_and_stops_at_a_transient
     assert_eq!((again.resources, again.samples), (200, 200));
     assert_eq!(again.outcome, Outcome::Polled);
 }
+
+/// Consecutive per-resource pollsters of a source are polled slice by slice, each slice
+/// by all of them in turn (their resources' data is then read from memory once, not
+/// once per pollster); when one of them hangs in a later slice, the others are handed to
+/// another runner and finish where they left off, each sample published exactly once.
+#[test]
+fn per_resource_pollsters_interleave_their_slices_and_survive_a_hang_in_their_group() {
+    let cfg = Config::new()
+        .with("polling", "pollster_timeout", 0.3)
+        .with("synthetic", "resources", 300)
+        .with("synthetic", "per_resource", true)
+        .with("synthetic", "hang_from", 200);
+    let yaml = "sources:\n  - name: grp\n    interval: 60\n    meters: ['grp.*']\n";
+    let (agent, publisher) = agent(
+        &cfg,
+        yaml,
+        &[
+            ("grp.a", "counter"),
+            ("grp.hang", "hang_from"),
+            ("grp.b", "counter"),
+        ],
+    );
+    let start = Instant::now();
+    let r = agent.poll_once();
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert_eq!(
+        report(&r, "grp", "grp.hang").outcome,
+        Outcome::Failed(Failure::TimedOut(Duration::from_millis(300)))
+    );
+    for name in ["grp.a", "grp.b"] {
+        let rep = report(&r, "grp", name);
+        assert_eq!(rep.outcome, Outcome::Polled, "{name}");
+        assert_eq!((rep.resources, rep.samples, rep.batches), (300, 300, 6));
+    }
+    let batches = publisher.batches();
+    let of = |name: &str| -> Vec<usize> {
+        (0..batches.len())
+            .filter(|&i| batches[i].pollster == name)
+            .collect()
+    };
+    // Interleaved: grp.b's first slice is published before grp.a's last.
+    assert!(
+        of("grp.b")[0] < *of("grp.a").last().unwrap(),
+        "{:?}",
+        of("grp.a")
+    );
+    // Every resource exactly once per pollster, in order, in full batches but the last.
+    for name in ["grp.a", "grp.b"] {
+        let ids: Vec<String> = of(name)
+            .iter()
+            .flat_map(|&i| batches[i].messages.iter().map(|m| m.to_map()))
+            .map(|m| str_field(&m, "resource_id").to_string())
+            .collect();
+        let expected: Vec<String> = (0..300).map(|i| format!("res-{i}")).collect();
+        assert_eq!(ids, expected, "{name}");
+        let sizes: Vec<usize> = of(name)
+            .iter()
+            .map(|&i| batches[i].messages.len())
+            .collect();
+        assert_eq!(sizes, [50; 6], "{name}");
+    }
+    // The hung run's first slice (128 samples) went out in full batches; the partial
+    // batch it held when abandoned did not.
+    assert_eq!(publisher.count_by_meter()["test.hang_from"], 100);
+}

@@ -1,10 +1,11 @@
 //! Runs a source's pollsters on pool threads while the task thread keeps the clock.
-//! A runner calls its pollsters one after another, in process, and posts which call it
-//! is in and until when; the task thread sleeps until the earliest such deadline (or
-//! until the runners are done) and, on an overrun or at shutdown, cancels the call,
-//! abandons that runner and starts another for the pollsters left. That is one thread
-//! hand-off per source and cycle, where a hand-off per plugin call cost more CPU than
-//! the call itself on small nodes.
+//! A runner calls its pollsters in process (consecutive per-resource ones interleaved
+//! slice by slice, [`GROUP_MAX`] at a time) and posts which call it is in and until
+//! when; the task thread sleeps until the earliest such deadline (or until the runners
+//! are done) and, on an overrun or at shutdown, cancels the call, abandons that runner
+//! and starts another for the runs and pollsters left. That is one thread hand-off per
+//! source and cycle, where a hand-off per plugin call cost more CPU than the call itself
+//! on small nodes.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,7 +18,7 @@ use longshore_plugin_api::host::CallContext;
 use crate::agent::Engine;
 use crate::call::CallOutcome;
 use crate::report::{Failure, Outcome, PollsterReport, SkipReason};
-use crate::task::Cycle;
+use crate::task::{Cycle, PollsterRun, Step, TaskPollster, GROUP_MAX};
 
 const LOG: &str = "longshore::polling";
 /// The task thread's shortest sleep while no call is posted.
@@ -44,6 +45,9 @@ pub(crate) struct Watch {
     /// it has reported that pollster and handed the rest of the source to another
     /// runner, so this one must neither report nor publish nor continue.
     abandoned: AtomicBool,
+    /// The runner's group of runs between their calls (the one being called is not
+    /// here): the task thread hands them to another runner when it abandons this one.
+    members: Mutex<Vec<PollsterRun>>,
 }
 
 impl Watch {
@@ -136,9 +140,45 @@ struct SourceRun {
     source: usize,
     slot: Instant,
     cycle: Arc<Cycle>,
+    /// The first pollster no runner has claimed yet.
     next: AtomicUsize,
+    /// The most pollsters a runner claims at once.
+    group: usize,
+    /// Runs taken from abandoned runners, for the next runner to go on with.
+    resume: Mutex<Vec<Vec<PollsterRun>>>,
     reports: Mutex<Vec<Option<PollsterReport>>>,
     exits: Sender<usize>,
+}
+
+impl SourceRun {
+    /// The next pollsters for a runner: one, or up to `group` consecutive per-resource
+    /// ones, which it interleaves slice by slice.
+    fn claim(&self, pollsters: &[TaskPollster]) -> Option<std::ops::Range<usize>> {
+        let mut first = self.next.load(Ordering::Relaxed);
+        loop {
+            let p = pollsters.get(first)?;
+            let mut end = first + 1;
+            if p.per_resource {
+                while end < pollsters.len()
+                    && end - first < self.group
+                    && pollsters[end].per_resource
+                {
+                    end += 1;
+                }
+            }
+            match self
+                .next
+                .compare_exchange(first, end, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(first..end),
+                Err(now) => first = now,
+            }
+        }
+    }
+
+    fn report(&self, index: usize, report: PollsterReport) {
+        lock(&self.reports)[index] = Some(report);
+    }
 }
 
 /// Run the pollsters of source `source` of task `task`, `[polling]
@@ -168,6 +208,8 @@ pub(crate) fn run_source(
         slot,
         cycle: Arc::clone(cycle),
         next: AtomicUsize::new(0),
+        group: GROUP_MAX.min(count.div_ceil(threads)).max(1),
+        resume: Mutex::new(Vec::new()),
         reports: Mutex::new(vec![None; count]),
         exits,
     });
@@ -211,14 +253,19 @@ pub(crate) fn run_source(
             Expired::Abandoned(running) => {
                 let i = running.index;
                 let report = abandoned(engine, task, source, slot, timeout, running, aborted);
-                lock(&run.reports)[i] = Some(report);
+                run.report(i, report);
+                // The rest of its group goes on in another runner, where it left off.
+                let rest = std::mem::take(&mut *lock(&watch.members));
+                if !rest.is_empty() {
+                    lock(&run.resume).push(rest);
+                }
                 restart += 1;
                 false
             }
         });
         if !aborted {
             for _ in 0..restart {
-                if run.next.load(Ordering::Relaxed) < count {
+                if run.next.load(Ordering::Relaxed) < count || !lock(&run.resume).is_empty() {
                     start(&mut live);
                 }
             }
@@ -241,6 +288,14 @@ pub(crate) fn run_source(
         if let Some(id) = gone {
             live.retain(|(i, _)| *i != id);
         }
+    }
+    // Runs left over from an abandoned runner when no other could take them (at an
+    // abort): what they collected is still published.
+    let left = std::mem::take(&mut *lock(&run.resume));
+    for r in left.into_iter().flatten() {
+        let i = r.index;
+        let report = t.abort_run(engine, src, &src.pollsters[i], slot, r);
+        run.report(i, report);
     }
     let stopping = engine.stop.is_stopping();
     let reports = std::mem::take(&mut *lock(&run.reports));
@@ -293,7 +348,9 @@ fn abandoned(
     report
 }
 
-/// A runner: the source's next pollster, until none is left or it is abandoned.
+/// A runner: the source's next pollsters, until none is left or it is abandoned. A
+/// group of per-resource pollsters is polled slice by slice, each slice by every run of
+/// the group in turn, so that its resources' data is read from memory once per group.
 fn runner(run: &SourceRun, id: usize, watch: &Watch) {
     // Sent on every way out, unwinding included (an abandoned runner was already
     // dropped from the task thread's list and sends nothing).
@@ -309,29 +366,81 @@ fn runner(run: &SourceRun, id: usize, watch: &Watch) {
     let engine = &run.engine;
     let task = &engine.tasks[run.task];
     let source = &task.sources[run.source];
+    let internal_error = |i: usize, panic: Box<dyn std::any::Any + Send>| {
+        let p = &source.pollsters[i];
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        log::error!(target: LOG,
+            "Internal error while polling {} on source {}: {what}", p.name, source.name);
+        let mut r = PollsterReport::new(&source.name, &p.name);
+        r.outcome = Outcome::Failed(Failure::Host(format!("internal error: {what}")));
+        run.report(i, r);
+    };
     loop {
-        let i = run.next.fetch_add(1, Ordering::Relaxed);
-        let Some(p) = source.pollsters.get(i) else {
-            break;
+        let resumed = lock(&run.resume).pop();
+        let group = match resumed {
+            Some(group) => group,
+            None => {
+                let Some(claimed) = run.claim(&source.pollsters) else {
+                    break;
+                };
+                let mut group = Vec::with_capacity(claimed.len());
+                for i in claimed {
+                    let p = &source.pollsters[i];
+                    let started = catch_unwind(AssertUnwindSafe(|| {
+                        task.start_run(engine, &run.cycle, source, p, run.slot, i)
+                    }));
+                    match started {
+                        Ok(Ok(r)) => group.push(r),
+                        Ok(Err(report)) => run.report(i, *report),
+                        Err(panic) => internal_error(i, panic),
+                    }
+                }
+                group
+            }
         };
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            task.run_pollster(engine, &run.cycle, source, p, run.slot, watch, i)
-        }));
-        if watch.is_abandoned() {
-            return;
+        *lock(&watch.members) = group;
+        let mut k = 0;
+        loop {
+            // Out of `members` while it is called: if the call hangs, the task thread
+            // reports this run and hands the others on.
+            let mut r = {
+                let mut members = lock(&watch.members);
+                if members.is_empty() {
+                    break;
+                }
+                k %= members.len();
+                members.remove(k)
+            };
+            let i = r.index;
+            let p = &source.pollsters[i];
+            let step = catch_unwind(AssertUnwindSafe(|| {
+                task.step(engine, source, p, &mut r, watch)
+            }));
+            if watch.is_abandoned() {
+                return;
+            }
+            match step {
+                Ok(Step::More) => {
+                    lock(&watch.members).insert(k, r);
+                    k += 1;
+                }
+                Ok(Step::Done) => {
+                    let finished = catch_unwind(AssertUnwindSafe(|| {
+                        task.finish_run(engine, source, p, run.slot, r)
+                    }));
+                    match finished {
+                        Ok(report) => run.report(i, report),
+                        Err(panic) => internal_error(i, panic),
+                    }
+                }
+                // Only after the watcher abandoned it, checked above.
+                Ok(Step::Abandoned) => return,
+                Err(panic) => internal_error(i, panic),
+            }
         }
-        let report = result.unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            log::error!(target: LOG,
-                "Internal error while polling {} on source {}: {what}", p.name, source.name);
-            let mut r = PollsterReport::new(&source.name, &p.name);
-            r.outcome = Outcome::Failed(Failure::Host(format!("internal error: {what}")));
-            r
-        });
-        lock(&run.reports)[i] = Some(report);
     }
 }

@@ -16,7 +16,11 @@
 //!   ([`PER_RESOURCE_SLICE`]); the slices fill the same batches one call would, a
 //!   permanent error's resources are blacklisted and the next slices polled, any other
 //!   error ends the run (and is the one reported), and the run's timeout bounds the sum
-//!   of its calls.
+//!   of its calls;
+//! - consecutive per-resource pollsters of a source are run together, slice by slice
+//!   (each slice polled by every one of them before the next), so their batches
+//!   interleave on the bus; each run still has its own timestamp, batches, timeout,
+//!   blacklist and backoff, and a hung one is abandoned alone.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
@@ -42,86 +46,84 @@ const LOG: &str = "longshore::polling";
 /// pass and the publisher's.
 pub(crate) const PER_RESOURCE_SLICE: usize = 128;
 
-/// A pollster run's samples on their way to the publisher: cut into signed batches by a
-/// [`Batcher`] (so a per-resource run's slices fill the same batches one call would),
-/// each batch sent as soon as it is complete, and the publisher's refusals counted.
-struct RunBatches<'a> {
-    engine: &'a Engine,
-    source: &'a TaskSource,
-    p: &'a TaskPollster,
-    batcher: Batcher<'a>,
+/// The most per-resource pollsters a runner interleaves, slice by slice
+/// (`runner`): each slice's resources and renderings are then read from memory once per
+/// group rather than once per pollster, while the group's unfinished batches (at most
+/// `batch_size` - 1 messages each) stay few.
+pub(crate) const GROUP_MAX: usize = 8;
+
+/// A pollster's run in progress, between two of its plugin calls: its resources and how
+/// far it got, its batches and its report. Nothing in it borrows the runner's stack, so
+/// a run can be handed to another runner when the one driving it is abandoned.
+pub(crate) struct PollsterRun {
+    /// The pollster's position in its source.
+    pub(crate) index: usize,
+    resources: Vec<Resource>,
+    /// Resources already handed to the plugin.
+    polled: usize,
+    /// Resources per call: a slice for a per-resource pollster, else all of them.
+    slice: usize,
+    ctx: CallContext,
+    timeout: Duration,
+    /// Time spent in the plugin's calls (the timeout bounds their sum).
+    spent: Duration,
+    produced: usize,
+    outcome: Outcome,
+    report: PollsterReport,
+    started: Instant,
+    /// The run's samples on their way to the publisher: cut into signed batches (so a
+    /// per-resource run's slices fill the same batches one call would), each batch sent
+    /// as soon as it is complete.
+    batcher: Batcher,
     failed_messages: usize,
     first_error: Option<String>,
 }
 
-impl<'a> RunBatches<'a> {
-    fn new(
-        engine: &'a Engine,
-        source: &'a TaskSource,
-        p: &'a TaskPollster,
-        timestamp: &str,
-    ) -> RunBatches<'a> {
-        RunBatches {
-            engine,
-            source,
-            p,
-            // One shared copy of the run's timestamp for all its messages.
-            batcher: Batcher::new(&engine.factory, engine.options.batch_size, timestamp.into()),
-            failed_messages: 0,
-            first_error: None,
-        }
-    }
+/// What a runner does with a run after one of its calls.
+pub(crate) enum Step {
+    /// More slices to poll.
+    More,
+    /// Over: finish it ([`PollingTask::finish_run`]).
+    Done,
+    /// Abandoned mid-call: the watcher reported it and the runner must stop.
+    Abandoned,
+}
 
-    fn push(&mut self, samples: Samples, report: &mut PollsterReport) {
+impl PollsterRun {
+    fn push(&mut self, engine: &Engine, source: &TaskSource, p: &TaskPollster, samples: Samples) {
         if samples.is_empty() {
             return;
         }
-        report.samples += samples.len();
+        self.report.samples += samples.len();
         // A slice's renderings fit a core's L2 cache: ask for them all before signing.
-        if self.p.per_resource {
+        if p.per_resource {
             longshore_publisher::metadata::prefetch(samples.iter().map(|s| s.resource_metadata()));
         }
         let monotonic = monotonic_now();
         let mut samples = samples.into_iter();
-        while let Some(batch) = self.batcher.fill(&mut samples, monotonic) {
-            self.send(batch, report);
+        while let Some(batch) = self.batcher.fill(&engine.factory, &mut samples, monotonic) {
+            self.send(engine, source, p, batch);
         }
     }
 
-    fn send(&mut self, messages: Vec<MeterMessage>, report: &mut PollsterReport) {
+    fn send(
+        &mut self,
+        engine: &Engine,
+        source: &TaskSource,
+        p: &TaskPollster,
+        messages: Vec<MeterMessage>,
+    ) {
         let n = messages.len();
-        report.batches += 1;
+        self.report.batches += 1;
         let b = Batch {
-            source: self.source.name.clone(),
-            pollster: self.p.name.clone(),
+            source: source.name.clone(),
+            pollster: p.name.clone(),
             messages,
         };
-        if let Err(e) = self.engine.publisher.publish(b) {
-            report.publish_errors += 1;
+        if let Err(e) = engine.publisher.publish(b) {
+            self.report.publish_errors += 1;
             self.failed_messages += n;
             self.first_error.get_or_insert_with(|| e.to_string());
-        }
-    }
-
-    /// The run was abandoned: drop the unsent partial batch.
-    fn abandon(self, pollster: &str, source: &str) {
-        if self.batcher.pending() > 0 {
-            log::warn!(target: LOG,
-                "Pollster {pollster} on source {source} was abandoned: {} signed sample(s) of \
-                 its earlier slices not published", self.batcher.pending());
-        }
-    }
-
-    /// Send the last, partial batch.
-    fn finish(mut self, report: &mut PollsterReport) {
-        if let Some(batch) = self.batcher.finish() {
-            self.send(batch, report);
-        }
-        if let Some(e) = self.first_error {
-            log::error!(target: LOG,
-                "Publisher {} refused {} batch(es) ({} sample(s)) of pollster {} on source {}: {e}",
-                self.engine.publisher.describe(), report.publish_errors, self.failed_messages,
-                self.p.name, self.source.name);
         }
     }
 }
@@ -150,7 +152,7 @@ pub(crate) struct TaskPollster {
     handle: Arc<PollsterHandle>,
     default_discovery: Option<String>,
     /// The pollster may be called on slices of its resources (`Pollster::per_resource`).
-    per_resource: bool,
+    pub(crate) per_resource: bool,
     state: Mutex<PollsterState>,
     busy: Arc<AtomicBool>,
     /// Another source of the task polls the same pollster name, so the resources
@@ -256,39 +258,28 @@ impl PollingTask {
         }
     }
 
+    /// A pollster's run up to its first call (Ceilometer's `poll_and_notify` for one
+    /// pollster: backoff, candidates, dedup, blacklist, timestamp), or its report when
+    /// it is not called this cycle.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn run_pollster(
+    pub(crate) fn start_run(
         &self,
         engine: &Engine,
         cycle: &Cycle,
         source: &TaskSource,
         p: &TaskPollster,
         slot: Instant,
-        watch: &Watch,
         index: usize,
-    ) -> PollsterReport {
+    ) -> Result<PollsterRun, Box<PollsterReport>> {
         let started = Instant::now();
-        let mut report = PollsterReport::new(&source.name, &p.name);
-        let outcome = self.poll(engine, cycle, source, p, slot, watch, index, &mut report);
-        report.outcome = outcome;
-        report.duration = started.elapsed();
-        report
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn poll(
-        &self,
-        engine: &Engine,
-        cycle: &Cycle,
-        source: &TaskSource,
-        p: &TaskPollster,
-        slot: Instant,
-        watch: &Watch,
-        index: usize,
-        report: &mut PollsterReport,
-    ) -> Outcome {
+        let skipped = |reason: SkipReason| {
+            let mut report = PollsterReport::new(&source.name, &p.name);
+            report.outcome = Outcome::Skipped(reason);
+            report.duration = started.elapsed();
+            Box::new(report)
+        };
         if engine.stop.is_stopping() {
-            return Outcome::Skipped(SkipReason::ShuttingDown);
+            return Err(skipped(SkipReason::ShuttingDown));
         }
         {
             let st = lock(&p.state);
@@ -299,10 +290,10 @@ impl PollingTask {
                         "Skip pollster {} on source {}: suspended after {} consecutive failure(s)",
                         p.name, source.name, st.failures);
                     let for_secs = until.saturating_duration_since(slot).as_secs();
-                    return Outcome::Skipped(SkipReason::BackedOff {
+                    return Err(skipped(SkipReason::BackedOff {
                         failures: st.failures,
                         for_secs,
-                    });
+                    }));
                 }
             }
         }
@@ -346,8 +337,9 @@ impl PollingTask {
             log::debug!(target: LOG,
                 "Skip pollster {}, no {}resources found this cycle",
                 p.name, if had_history { "new " } else { "" });
-            return Outcome::Skipped(SkipReason::NoResources);
+            return Err(skipped(SkipReason::NoResources));
         }
+        let mut report = PollsterReport::new(&source.name, &p.name);
         report.resources = resources.len();
         log::debug!(target: LOG, "Polling pollster {} in the context of {}", p.name, source.name);
         engine.emit(crate::agent::AgentEvent::PollsterCalled {
@@ -357,15 +349,8 @@ impl PollingTask {
         });
 
         // One timestamp per pollster run, taken before the call (Ceilometer's
-        // `polling_timestamp`).
+        // `polling_timestamp`); one shared copy for all its messages.
         let timestamp = polling_timestamp(SystemTime::now());
-        let ctx = CallContext::new(Arc::clone(&cycle.cache), Arc::new(AtomicBool::new(false)));
-        let timeout = engine.options.timeout_for(self.interval);
-        // The timeout bounds the plugin's calls, not the signing and publishing between
-        // a per-resource pollster's slices.
-        let mut spent = Duration::ZERO;
-        let total = resources.len();
-        let mut batches = RunBatches::new(engine, source, p, &timestamp);
         // A per-resource pollster is called on slices of its resources, each slice's
         // samples signed and published right away, while those resources' metadata and
         // renderings are still in the CPU's caches: a run over thousands of resources
@@ -376,104 +361,179 @@ impl PollingTask {
         } else {
             resources.len()
         };
-        let mut produced = 0;
-        let mut outcome = Outcome::Polled;
-        for resources in resources.chunks(slice.max(1)) {
-            let budget = timeout.saturating_sub(spent);
-            if budget.is_zero() {
+        Ok(PollsterRun {
+            index,
+            resources,
+            polled: 0,
+            slice: slice.max(1),
+            ctx: CallContext::new(Arc::clone(&cycle.cache), Arc::new(AtomicBool::new(false))),
+            timeout: engine.options.timeout_for(self.interval),
+            spent: Duration::ZERO,
+            produced: 0,
+            outcome: Outcome::Polled,
+            report,
+            started,
+            batcher: Batcher::new(engine.options.batch_size, timestamp.into()),
+            failed_messages: 0,
+            first_error: None,
+        })
+    }
+
+    /// The run's next call: its next slice of resources (or all of them), its samples
+    /// published, its error handled.
+    pub(crate) fn step(
+        &self,
+        engine: &Engine,
+        source: &TaskSource,
+        p: &TaskPollster,
+        run: &mut PollsterRun,
+        watch: &Watch,
+    ) -> Step {
+        let timeout = run.timeout;
+        // The timeout bounds the plugin's calls, not the signing and publishing between
+        // a per-resource pollster's slices.
+        let budget = timeout.saturating_sub(run.spent);
+        if budget.is_zero() {
+            log::warn!(target: LOG,
+                "Pollster {} on source {} timed out after {timeout:?} between calls \
+                 ({} sample(s) kept)", p.name, source.name, run.produced);
+            run.outcome = Outcome::Failed(Failure::TimedOut(timeout));
+            return Step::Done;
+        }
+        let end = (run.polled + run.slice).min(run.resources.len());
+        let resources = &run.resources[run.polled..end];
+        if p.per_resource {
+            longshore_plugin_api::sample::prefetch_resources(resources);
+        }
+        let ctx = &run.ctx;
+        let call = || p.handle.get_samples(ctx, resources);
+        let call_started = Instant::now();
+        let total = run.resources.len();
+        let Some(call_outcome) = watch.call(engine, run.index, total, ctx, budget, &p.busy, call)
+        else {
+            // Abandoned mid-call: the watcher reported it, and the task has moved on
+            // (it may be a later cycle, or after shutdown): neither this call's result
+            // nor the earlier slices' unsent partial batch is published.
+            if run.batcher.pending() > 0 {
                 log::warn!(target: LOG,
-                    "Pollster {} on source {} timed out after {timeout:?} between calls \
-                     ({produced} sample(s) kept)", p.name, source.name);
-                outcome = Outcome::Failed(Failure::TimedOut(timeout));
-                break;
+                    "Pollster {} on source {} was abandoned: {} signed sample(s) of \
+                     its earlier slices not published", p.name, source.name, run.batcher.pending());
             }
-            if p.per_resource {
-                longshore_plugin_api::sample::prefetch_resources(resources);
-            }
-            let call = || p.handle.get_samples(&ctx, resources);
-            let call_started = Instant::now();
-            let Some(call_outcome) = watch.call(engine, index, total, &ctx, budget, &p.busy, call)
-            else {
-                // Abandoned mid-call: the watcher reported it, and the task has moved on
-                // (it may be a later cycle, or after shutdown): neither this call's result
-                // nor the earlier slices' unsent partial batch is published.
-                batches.abandon(&p.name, &source.name);
-                return Outcome::Failed(Failure::TimedOut(timeout));
-            };
-            spent += call_started.elapsed();
-            let stop = match call_outcome {
-                CallOutcome::Done(result) => {
-                    produced += result.samples.len();
-                    batches.push(result.samples, report);
-                    match result.error {
-                        None => false,
-                        Some(err) => {
-                            let permanent = err.kind() == ErrorKind::Permanent;
-                            let named = err.resources().next().is_some();
-                            if permanent {
-                                let ids: Vec<String> =
-                                    err.resources().map(str::to_string).collect();
-                                let mut st = lock(&p.state);
-                                let new: Vec<&str> = ids
-                                    .iter()
-                                    .filter(|id| st.blacklist.insert((*id).clone()))
-                                    .map(String::as_str)
-                                    .collect();
-                                if !new.is_empty() {
-                                    log::error!(target: LOG,
-                                        "Prevent pollster {} from polling [{}] on source {} anymore! ({})",
-                                        p.name, new.join(", "), source.name, err.message());
-                                }
-                            } else {
+            return Step::Abandoned;
+        };
+        run.spent += call_started.elapsed();
+        run.polled = end;
+        let stop = match call_outcome {
+            CallOutcome::Done(result) => {
+                run.produced += result.samples.len();
+                run.push(engine, source, p, result.samples);
+                match result.error {
+                    None => false,
+                    Some(err) => {
+                        let permanent = err.kind() == ErrorKind::Permanent;
+                        let named = err.resources().next().is_some();
+                        if permanent {
+                            let ids: Vec<String> = err.resources().map(str::to_string).collect();
+                            let mut st = lock(&p.state);
+                            let new: Vec<&str> = ids
+                                .iter()
+                                .filter(|id| st.blacklist.insert((*id).clone()))
+                                .map(String::as_str)
+                                .collect();
+                            if !new.is_empty() {
                                 log::error!(target: LOG,
-                                    "Continue after error from {} on source {}: {} ({} sample(s) kept)",
-                                    p.name, source.name, err, produced);
+                                    "Prevent pollster {} from polling [{}] on source {} anymore! ({})",
+                                    p.name, new.join(", "), source.name, err.message());
                             }
-                            // Resources named by a permanent error are blacklisted and
-                            // the next slices go on; any other error ends the run (its
-                            // remaining slices are not polled this cycle) and is the one
-                            // reported, so a panic or a transient failure still backs off.
-                            let stop = !(permanent && named);
-                            if stop || matches!(outcome, Outcome::Polled) {
-                                outcome = Outcome::Failed(Failure::Error {
-                                    kind: err.kind(),
-                                    message: err.message().to_string(),
-                                });
-                            }
-                            stop
+                        } else {
+                            log::error!(target: LOG,
+                                "Continue after error from {} on source {}: {} ({} sample(s) kept)",
+                                p.name, source.name, err, run.produced);
                         }
+                        // Resources named by a permanent error are blacklisted and the
+                        // next slices go on; any other error ends the run (its remaining
+                        // slices are not polled this cycle) and is the one reported, so a
+                        // panic or a transient failure still backs off.
+                        let stop = !(permanent && named);
+                        if stop || matches!(run.outcome, Outcome::Polled) {
+                            run.outcome = Outcome::Failed(Failure::Error {
+                                kind: err.kind(),
+                                message: err.message().to_string(),
+                            });
+                        }
+                        stop
                     }
                 }
-                // The watcher reports overruns and shutdown itself (`runner`).
-                CallOutcome::TimedOut => {
-                    outcome = Outcome::Failed(Failure::TimedOut(timeout));
-                    true
-                }
-                CallOutcome::Aborted => {
-                    outcome = Outcome::Failed(Failure::Aborted);
-                    true
-                }
-                CallOutcome::StillRunning => {
-                    log::warn!(target: LOG,
-                        "Pollster {} on source {}: its previous call timed out and has still not \
-                         returned; not calling it again until it does",
-                        p.name, source.name);
-                    outcome = Outcome::Failed(Failure::StillRunning);
-                    true
-                }
-                CallOutcome::Failed(m) => {
-                    log::error!(target: LOG, "Cannot call pollster {} on source {}: {m}", p.name, source.name);
-                    outcome = Outcome::Failed(Failure::Host(m));
-                    true
-                }
-            };
-            if stop {
-                break;
             }
+            // The watcher reports overruns and shutdown itself (`runner`).
+            CallOutcome::TimedOut => {
+                run.outcome = Outcome::Failed(Failure::TimedOut(timeout));
+                true
+            }
+            CallOutcome::Aborted => {
+                run.outcome = Outcome::Failed(Failure::Aborted);
+                true
+            }
+            CallOutcome::StillRunning => {
+                log::warn!(target: LOG,
+                    "Pollster {} on source {}: its previous call timed out and has still not \
+                     returned; not calling it again until it does",
+                    p.name, source.name);
+                run.outcome = Outcome::Failed(Failure::StillRunning);
+                true
+            }
+            CallOutcome::Failed(m) => {
+                log::error!(target: LOG, "Cannot call pollster {} on source {}: {m}", p.name, source.name);
+                run.outcome = Outcome::Failed(Failure::Host(m));
+                true
+            }
+        };
+        if stop || run.polled >= run.resources.len() {
+            Step::Done
+        } else {
+            Step::More
         }
-        batches.finish(report);
-        self.update_backoff(engine, source, p, slot, &outcome, produced);
-        outcome
+    }
+
+    /// A run whose remaining slices will not be polled (the agent is stopping): what it
+    /// collected is published, and it is reported as aborted.
+    pub(crate) fn abort_run(
+        &self,
+        engine: &Engine,
+        source: &TaskSource,
+        p: &TaskPollster,
+        slot: Instant,
+        mut run: PollsterRun,
+    ) -> PollsterReport {
+        if matches!(run.outcome, Outcome::Polled) {
+            run.outcome = Outcome::Failed(Failure::Aborted);
+        }
+        self.finish_run(engine, source, p, slot, run)
+    }
+
+    /// The run is over: send its last, partial batch, update its backoff, report it.
+    pub(crate) fn finish_run(
+        &self,
+        engine: &Engine,
+        source: &TaskSource,
+        p: &TaskPollster,
+        slot: Instant,
+        mut run: PollsterRun,
+    ) -> PollsterReport {
+        if let Some(batch) = run.batcher.finish() {
+            run.send(engine, source, p, batch);
+        }
+        if let Some(e) = &run.first_error {
+            log::error!(target: LOG,
+                "Publisher {} refused {} batch(es) ({} sample(s)) of pollster {} on source {}: {e}",
+                engine.publisher.describe(), run.report.publish_errors, run.failed_messages,
+                p.name, source.name);
+        }
+        self.update_backoff(engine, source, p, slot, &run.outcome, run.produced);
+        let mut report = run.report;
+        report.outcome = run.outcome;
+        report.duration = run.started.elapsed();
+        report
     }
 
     /// collectd's read backoff (plugin-host-anchors §4.3): a run that fails outright

@@ -14,6 +14,10 @@ use crate::signature::{MeterFields, SignScratch, Signer, SIGNATURE_KEY};
 
 pub use crate::clock::{monotonic_now, notification_timestamp, polling_timestamp};
 
+thread_local! {
+    static SCRATCH: std::cell::RefCell<SignScratch> = std::cell::RefCell::new(SignScratch::new());
+}
+
 /// `[DEFAULT] sample_source` default.
 pub const DEFAULT_SAMPLE_SOURCE: &str = "openstack";
 
@@ -521,8 +525,6 @@ impl MessageFactory {
         out: &mut Vec<MeterMessage>,
     ) {
         let mut samples = samples.into_iter();
-        // Made on the first group of several: a lone message streams into the HMAC.
-        let mut scratch: Option<SignScratch> = None;
         let now = FloatRepr::new(monotonic_now);
         out.reserve(samples.size_hint().0);
         loop {
@@ -550,15 +552,21 @@ impl MessageFactory {
             }
             let n = group.len();
             let mut sigs = [[0u8; 64]; Signer::GROUP];
-            let scratch = scratch.get_or_insert_with(SignScratch::new);
-            let signed = self.signer.sign_meters_into(
-                group.iter().filter_map(|m| match &m.0 {
-                    Repr::Fields(f) => Some(f.signed_fields()),
-                    Repr::Dict(_) => None,
-                }),
-                scratch,
-                &mut sigs,
-            );
+            let fields = group.iter().filter_map(|m| match &m.0 {
+                Repr::Fields(f) => Some(f.signed_fields()),
+                Repr::Dict(_) => None,
+            });
+            // The thread's signing buffers (32 KB), made once: making them per call was
+            // sixteen allocations per batch, and per slice of a per-resource run.
+            let signed = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+                Ok(mut scratch) => self
+                    .signer
+                    .sign_meters_into(fields, &mut scratch, &mut sigs),
+                // Only a signer re-entered from inside signing (never, today) gets here.
+                Err(_) => self
+                    .signer
+                    .sign_meters_into(fields, &mut SignScratch::new(), &mut sigs),
+            });
             let fields = group.iter_mut().filter_map(|m| match &mut m.0 {
                 Repr::Fields(f) => Some(f),
                 Repr::Dict(_) => None,
@@ -582,11 +590,11 @@ impl MessageFactory {
         timestamp: &'a Arc<str>,
         monotonic_now: f64,
     ) -> impl Iterator<Item = Vec<MeterMessage>> + 'a {
-        let mut batcher = Batcher::new(self, batch_size, Arc::clone(timestamp));
+        let mut batcher = Batcher::new(batch_size, Arc::clone(timestamp));
         let mut samples = samples.into_iter().fuse();
         std::iter::from_fn(move || {
             batcher
-                .fill(&mut samples, monotonic_now)
+                .fill(self, &mut samples, monotonic_now)
                 .or_else(|| batcher.finish())
         })
     }
@@ -615,17 +623,15 @@ impl MessageFactory {
 /// least one). The samples may come in several parts (a per-resource pollster's
 /// slices): a batch is handed out once full, so parts fill the same batches one part
 /// would, and the last, partial one at [`Batcher::finish`].
-pub struct Batcher<'f> {
-    factory: &'f MessageFactory,
+pub struct Batcher {
     size: usize,
     timestamp: Arc<str>,
     pending: Vec<MeterMessage>,
 }
 
-impl<'f> Batcher<'f> {
-    pub fn new(factory: &'f MessageFactory, batch_size: usize, timestamp: Arc<str>) -> Batcher<'f> {
+impl Batcher {
+    pub fn new(batch_size: usize, timestamp: Arc<str>) -> Batcher {
         Batcher {
-            factory,
             size: batch_size.max(1),
             timestamp,
             pending: Vec::new(),
@@ -636,6 +642,7 @@ impl<'f> Batcher<'f> {
     /// (`samples` may have more), None once `samples` ran out before.
     pub fn fill(
         &mut self,
+        factory: &MessageFactory,
         samples: &mut impl Iterator<Item = Sample>,
         monotonic_now: f64,
     ) -> Option<Vec<MeterMessage>> {
@@ -644,7 +651,7 @@ impl<'f> Batcher<'f> {
             self.pending.reserve_exact(hint);
         }
         let room = self.size - self.pending.len();
-        self.factory.extend_at(
+        factory.extend_at(
             samples.by_ref().take(room),
             &self.timestamp,
             monotonic_now,
@@ -847,11 +854,11 @@ mod tests {
             assert_eq!(ids, expected);
             // In parts (a pollster run's slices), the same batches.
             let mut samples = (0..n).map(|i| sample().with_resource_id(format!("r-{i}")));
-            let mut b = Batcher::new(&f, size, Arc::clone(&ts));
+            let mut b = Batcher::new(size, Arc::clone(&ts));
             let mut parts = Vec::new();
             for part in [2, 0, 3, usize::MAX] {
                 let mut part = samples.by_ref().take(part);
-                while let Some(batch) = b.fill(&mut part, 1.0) {
+                while let Some(batch) = b.fill(&f, &mut part, 1.0) {
                     parts.push(batch);
                 }
             }

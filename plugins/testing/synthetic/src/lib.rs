@@ -2,7 +2,7 @@
 //! engine benchmark. Everything here is a real plugin loaded through the real ABI.
 //!
 //! Options (`[synthetic]`): `resources` (fixed/counted discovery size), `slow_ms`,
-//! `stubborn_ms`, `flaky_failures`, `permanent_fail`, `inspect_delay_ms`,
+//! `hang_from`, `stubborn_ms`, `flaky_failures`, `permanent_fail`, `inspect_delay_ms`,
 //! `discovery_delay_ms`, `discovery_log`, `instances`, `bench_samples_per_resource`.
 
 use std::io::Write;
@@ -171,6 +171,46 @@ impl Pollster for Stubborn {
             out.push(Sample::from_resource(
                 r,
                 "test.stubborn",
+                SampleType::Gauge,
+                "",
+                1,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A per-resource pollster that hangs in a later slice: one sample per resource, except
+/// that a call given a resource numbered `[synthetic] hang_from` or more waits until
+/// cancelled (at most 60 s) and returns a transient error.
+struct HangFrom {
+    from: i64,
+}
+
+impl Pollster for HangFrom {
+    fn default_discovery(&self) -> Option<String> {
+        Some("fixed".to_string())
+    }
+    fn per_resource(&self) -> bool {
+        true
+    }
+    fn get_samples(
+        &self,
+        ctx: &PollContext<'_>,
+        resources: &[Resource],
+        out: &mut Vec<Sample>,
+    ) -> Result<(), PollError> {
+        if resources
+            .iter()
+            .any(|r| ordinal(r).is_some_and(|o| o >= self.from))
+        {
+            sleep_unless_cancelled(ctx, Duration::from_secs(60));
+            return Err(PollError::transient("cancelled by the host"));
+        }
+        for r in resources {
+            out.push(Sample::from_resource(
+                r,
+                "test.hang_from",
                 SampleType::Gauge,
                 "",
                 1,
@@ -607,6 +647,12 @@ fn register(plugins: &mut PluginRegistry) {
             "Delay of the stubborn pollster (ignores cancellation)",
         ),
         (
+            "hang_from",
+            Int,
+            Value::from(128),
+            "First resource number the hang_from pollster hangs on",
+        ),
+        (
             "flaky_failures",
             Int,
             Value::from(2),
@@ -687,6 +733,15 @@ fn register(plugins: &mut PluginRegistry) {
                 Ok(Slow {
                     delay: Duration::from_secs(60),
                     name: "test.hang",
+                })
+            },
+        )
+        .pollster(
+            "hang_from",
+            "Per resource; hangs on a slice holding resource hang_from or later",
+            |cfg: &Config| {
+                Ok(HangFrom {
+                    from: opt_i64(cfg, "hang_from", 128)?,
                 })
             },
         )
