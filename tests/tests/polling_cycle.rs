@@ -738,9 +738,9 @@ fn a_per_resource_pollster_is_called_on_slices_and_publishes_what_one_call_would
     assert_eq!(sliced_ids, one_ids, "same samples, same order");
     assert_eq!(one_ids[300], ("res-300".to_string(), 300));
     assert_eq!(logged(log::Level::Info, "polling 301 resources").len(), 1);
-    // 301 = 128 + 128 + 45 (longshore-polling's slice).
-    assert_eq!(logged(log::Level::Info, "polling 128 resources").len(), 2);
-    assert_eq!(logged(log::Level::Info, "polling 45 resources").len(), 1);
+    // 301 = 150 + 150 + 1 (longshore-polling's slice: whole batches near 128).
+    assert_eq!(logged(log::Level::Info, "polling 150 resources").len(), 2);
+    assert_eq!(logged(log::Level::Info, "polling 1 resources").len(), 1);
 }
 
 #[test]
@@ -765,7 +765,7 @@ fn a_sliced_run_blacklists_permanent_failures_per_slice_and_stops_at_a_transient
         &[("slp.perm", "permanent"), ("slt.partial", "partial")],
     );
     let r = agent.poll_once();
-    // 400 resources in slices of 128: the bad ones fail in three of them; every good
+    // 400 resources in slices of 150: the bad ones fail in two of them; every good
     // one is still polled and every bad one blacklisted.
     let perm = report(&r, "slp", "slp.perm");
     assert_eq!((perm.resources, perm.samples), (400, 200));
@@ -786,16 +786,16 @@ fn a_sliced_run_blacklists_permanent_failures_per_slice_and_stops_at_a_transient
     assert_eq!(blacklisted, 200);
     // A transient error ends the run as one call's would: the first slice's half.
     let partial = report(&r, "slt", "slt.partial");
-    assert_eq!(partial.samples, 64);
+    assert_eq!(partial.samples, 75);
     assert!(matches!(
         &partial.outcome,
         Outcome::Failed(Failure::Error { kind: ErrorKind::Transient, message })
-            if message.contains("failed after 64 of 128")
+            if message.contains("failed after 75 of 150")
     ));
     let counts = publisher.count_by_meter();
     assert_eq!(
         (counts["test.permanent"], counts["test.partial"]),
-        (200, 64)
+        (200, 75)
     );
 
     let r = agent.poll_once();
@@ -864,7 +864,6 @@ fn per_resource_pollsters_interleave_their_slices_and_survive_a_hang_in_their_gr
             .collect();
         assert_eq!(sizes, [50; 6], "{name}");
     }
-    // The hung run's first slice (128 samples) went out in full batches; the partial
-    // batch it held when abandoned did not.
-    assert_eq!(publisher.count_by_meter()["test.hang_from"], 100);
+    // The hung run's first slice (150 samples, three batches) was published.
+    assert_eq!(publisher.count_by_meter()["test.hang_from"], 150);
 }

@@ -13,7 +13,7 @@
 //! - a scheme may contain `_` in `name://param` (`urlparse` does not allow it, so
 //!   Ceilometer cannot pass a parameter to `local_instances`);
 //! - a pollster that declares `per_resource` is called on slices of its resources
-//!   ([`PER_RESOURCE_SLICE`]); the slices fill the same batches one call would, a
+//!   ([`slice_len`]); the slices fill the same batches one call would, a
 //!   permanent error's resources are blacklisted and the next slices polled, any other
 //!   error ends the run (and is the one reported), and the run's timeout bounds the sum
 //!   of its calls;
@@ -45,6 +45,19 @@ const LOG: &str = "longshore::polling";
 /// (~0.5 MB for compute-like metadata) stay in a core's L2 cache between the plugin's
 /// pass and the publisher's.
 pub(crate) const PER_RESOURCE_SLICE: usize = 128;
+
+/// Resources per call of a per-resource pollster with batches of `batch_size`: about
+/// [`PER_RESOURCE_SLICE`], rounded up to whole batches, so that a pollster with one
+/// sample per resource ends each slice with no partial batch to hold while the other
+/// runs of its group take their turn.
+pub(crate) fn slice_len(batch_size: usize) -> usize {
+    let batch = batch_size.max(1);
+    if batch >= 2 * PER_RESOURCE_SLICE {
+        PER_RESOURCE_SLICE
+    } else {
+        PER_RESOURCE_SLICE.div_ceil(batch) * batch
+    }
+}
 
 /// The most per-resource pollsters a runner interleaves, slice by slice
 /// (`runner`): each slice's resources and renderings are then read from memory once per
@@ -357,7 +370,7 @@ impl PollingTask {
         // otherwise makes the plugin walk them all, then the publisher again, from memory.
         // The samples, their order and the batches are the same either way.
         let slice = if p.per_resource {
-            PER_RESOURCE_SLICE
+            slice_len(engine.options.batch_size)
         } else {
             resources.len()
         };
@@ -714,6 +727,17 @@ pub fn parse_discovery_url(url: &str) -> (String, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slices_are_whole_batches_near_the_cache_sized_slice() {
+        assert_eq!(slice_len(50), 150);
+        assert_eq!(slice_len(1), 128);
+        assert_eq!(slice_len(0), 128);
+        assert_eq!(slice_len(100), 200);
+        assert_eq!(slice_len(255), 255);
+        assert_eq!(slice_len(256), 128);
+        assert_eq!(slice_len(10_000), 128);
+    }
 
     #[test]
     fn discovery_urls_like_urlparse() {

@@ -161,10 +161,10 @@ struct Fields {
     /// The pollster run's timestamp, shared by the run's messages.
     timestamp: Option<Arc<str>>,
     /// `monotonic_time` and its `repr()`, formatted once for the signature and the JSON.
-    monotonic: FloatRepr,
-    /// `repr()` of a finite float `counter_volume`, formatted once for both as well
-    /// (`str()` and JSON agree on finite floats).
-    volume_repr: Option<FloatRepr>,
+    monotonic: NumberRepr,
+    /// `repr()` of an int or finite float `counter_volume`, formatted once for both as
+    /// well (`str()` and JSON agree on them).
+    volume_repr: Option<NumberRepr>,
     message_id: [u8; 36],
     /// 64 hex digits, or none (`""`) without a secret.
     signature: [u8; 64],
@@ -206,7 +206,7 @@ impl Fields {
             counter_type: s.kind().as_str(),
             counter_unit: s.unit(),
             counter_volume: s.volume(),
-            counter_volume_str: self.volume_repr.as_ref().map(FloatRepr::as_str),
+            counter_volume_str: self.volume_repr.as_ref().map(NumberRepr::as_str),
             user_id: s.user_id(),
             project_id: s.project_id(),
             resource_id: s.resource_id(),
@@ -293,28 +293,41 @@ fn ascii(bytes: &[u8]) -> &str {
     unsafe { std::str::from_utf8_unchecked(bytes) }
 }
 
-/// A float with its `repr()`, formatted once for every use (a run's monotonic time is
-/// shared by all its messages).
+/// A number (an int or a float) with its `repr()`, formatted once for every use (a
+/// run's monotonic time is shared by all its messages).
 #[derive(Debug, Clone, Copy)]
-struct FloatRepr {
+struct NumberRepr {
     value: f64,
     repr: [u8; 32],
     len: u8,
 }
 
-impl FloatRepr {
+impl NumberRepr {
     fn as_str(&self) -> &str {
         ascii(&self.repr[..self.len as usize])
     }
 
-    fn new(value: f64) -> FloatRepr {
+    /// An int's decimal text (its `value` is unused).
+    fn int(i: i64) -> NumberRepr {
+        let mut repr = [0u8; 32];
+        let mut buf = [0u8; 20];
+        let text = crate::pyjson::format_int(i, &mut buf);
+        repr[..text.len()].copy_from_slice(text);
+        NumberRepr {
+            value: i as f64,
+            repr,
+            len: text.len() as u8,
+        }
+    }
+
+    fn new(value: f64) -> NumberRepr {
         let mut repr = [0u8; 32];
         let mut float_buf = FloatBuf::new();
         let text = float_buf.format(value).as_bytes();
         // A float's repr is at most 24 bytes ("-2.2250738585072014e-308").
         let len = text.len().min(32);
         repr[..len].copy_from_slice(&text[..len]);
-        FloatRepr {
+        NumberRepr {
             value,
             repr,
             len: len as u8,
@@ -329,16 +342,17 @@ impl Fields {
         sample: Sample,
         default_source: &Arc<str>,
         timestamp: Option<&Arc<str>>,
-        now: &FloatRepr,
+        now: &NumberRepr,
         ids: &Uuid1Generator,
     ) -> Fields {
         metadata::rendered(sample.resource_metadata());
         let monotonic = match sample.monotonic_time() {
-            Some(t) => FloatRepr::new(t),
+            Some(t) => NumberRepr::new(t),
             None => *now,
         };
         let volume_repr = match sample.volume().get() {
-            ValueRef::Float(v) if v.is_finite() => Some(FloatRepr::new(v)),
+            ValueRef::Float(v) if v.is_finite() => Some(NumberRepr::new(v)),
+            ValueRef::Int(i) => Some(NumberRepr::int(i)),
             _ => None,
         };
         let mut f = Fields {
@@ -375,7 +389,7 @@ impl MeterMessage {
         signer: &Signer,
         ids: &Uuid1Generator,
     ) -> MeterMessage {
-        let now = FloatRepr::new(monotonic_now);
+        let now = NumberRepr::new(monotonic_now);
         let mut f = Fields::new(sample, default_source, timestamp, &now, ids);
         f.sign(signer);
         MeterMessage(Repr::Fields(f))
@@ -525,7 +539,7 @@ impl MessageFactory {
         out: &mut Vec<MeterMessage>,
     ) {
         let mut samples = samples.into_iter();
-        let now = FloatRepr::new(monotonic_now);
+        let now = NumberRepr::new(monotonic_now);
         out.reserve(samples.size_hint().0);
         loop {
             // Each group's messages are made in place in `out` and signed there: a

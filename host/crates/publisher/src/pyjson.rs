@@ -168,6 +168,13 @@ pub(crate) fn str_g<const NESTED: bool>(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 4);
     out.extend_from_slice(quote);
+    // Almost every string (names, ids, timestamps) needs no escape: one pass over
+    // whole words, its tail included, then one copy.
+    if is_clean(bytes) {
+        out.extend_from_slice(bytes);
+        out.extend_from_slice(quote);
+        return;
+    }
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -224,6 +231,22 @@ pub(crate) fn str_g<const NESTED: bool>(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.extend_from_slice(quote);
+}
+
+/// Whether no byte of `bytes` needs an escape, a word at a time: the last word overlaps
+/// the one before it, and a string shorter than a word is padded with `a`.
+#[inline]
+fn is_clean(bytes: &[u8]) -> bool {
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    let n = bytes.len();
+    if n < 8 {
+        let mut w = [b'a'; 8];
+        w[..n].copy_from_slice(bytes);
+        return !needs_escape(u64::from_le_bytes(w));
+    }
+    let (words, _) = bytes.as_chunks::<8>();
+    words.iter().all(|w| !needs_escape(u64::from_le_bytes(*w)))
+        && !needs_escape(word(&bytes[n - 8..]))
 }
 
 /// Whether any byte of `w` is < 0x20, `"`, `\\` or >= 0x7f (exact, SWAR).
@@ -569,14 +592,27 @@ mod tests {
                 );
             }
         }
-        // long strings take the 8-byte path, with escapes at every offset
-        for pos in 0..20 {
-            let mut s = "x".repeat(20);
-            s.insert(pos, '"');
-            let mut want = String::from("\"");
-            want.push_str(&s.replace('"', "\\\""));
-            want.push('"');
-            assert_eq!(to_string(&Value::from(s.as_str())), want);
+        // Every length around the word size (clean strings take the whole-word path,
+        // whose last word overlaps), clean and with an escape at every offset.
+        for len in 0..=24 {
+            let clean = "x".repeat(len);
+            assert_eq!(
+                to_string(&Value::from(clean.as_str())),
+                format!("\"{clean}\"")
+            );
+            for pos in 0..=len {
+                for special in ['"', '\n', 'é'] {
+                    let mut s = clean.clone();
+                    s.insert(pos, special);
+                    let escaped = match special {
+                        '"' => "\\\"",
+                        '\n' => "\\n",
+                        _ => "\\u00e9",
+                    };
+                    let want = format!("\"{}\"", s.replace(special, escaped));
+                    assert_eq!(to_string(&Value::from(s.as_str())), want, "{s:?}");
+                }
+            }
         }
     }
 
