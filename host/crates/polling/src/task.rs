@@ -71,7 +71,7 @@ pub(crate) const GROUP_MAX: usize = 8;
 pub(crate) struct PollsterRun {
     /// The pollster's position in its source.
     pub(crate) index: usize,
-    resources: Vec<Resource>,
+    resources: Arc<[Resource]>,
     /// Resources already handed to the plugin.
     polled: usize,
     /// Resources per call: a slice for a per-resource pollster, else all of them.
@@ -248,6 +248,7 @@ impl PollingTask {
             cache: Arc::new(CycleCache::new()),
             discovered: Mutex::new(HashMap::new()),
             history: Mutex::new(HashMap::new()),
+            candidates: Mutex::new(HashMap::new()),
             discoveries: Mutex::new(Vec::new()),
         });
         let mut reports = Vec::new();
@@ -313,19 +314,44 @@ impl PollingTask {
 
         // Candidates: static resources, then the source's discoveries, else the
         // pollster's default discovery.
-        let mut candidates: Vec<Resource> = source.static_resources.clone();
-        if !source.discovery.is_empty() {
-            candidates.extend(self.discover(engine, cycle, &source.discovery));
-        }
-        if candidates.is_empty() {
-            if let Some(d) = &p.default_discovery {
-                candidates = self.discover(engine, cycle, std::slice::from_ref(d));
+        let candidates = || {
+            let mut candidates: Vec<Resource> = source.static_resources.clone();
+            if !source.discovery.is_empty() {
+                candidates.extend(self.discover(engine, cycle, &source.discovery));
             }
-        }
+            if candidates.is_empty() {
+                if let Some(d) = &p.default_discovery {
+                    candidates = self.discover(engine, cycle, std::slice::from_ref(d));
+                }
+            }
+            candidates
+        };
 
         // Dedup by pollster name across the cycle's sources (a resource enters the
         // history even when blacklisted here, as in Ceilometer), then the blacklist.
-        let (resources, had_history) = {
+        let shared = !p.keep_history && lock(&p.state).blacklist.is_empty();
+        let (resources, had_history): (Arc<[Resource]>, bool) = if shared {
+            // Nothing of this pollster's own is left to apply: its resources are the
+            // deduplicated candidates, made once per cycle for every pollster of the
+            // source that has the same candidates (rather than copying and hashing
+            // every resource again for each of them).
+            let key = (
+                source.name.clone(),
+                (source.static_resources.is_empty() && source.discovery.is_empty())
+                    .then(|| p.default_discovery.clone())
+                    .flatten(),
+            );
+            let made = lock(&cycle.candidates).get(&key).cloned();
+            let resources = match made {
+                Some(r) => r,
+                None => {
+                    let r = dedup(candidates());
+                    lock(&cycle.candidates).entry(key).or_insert(r).clone()
+                }
+            };
+            (resources, false)
+        } else {
+            let candidates = candidates();
             let st = lock(&p.state);
             let fresh = |seen: &mut ResourceSet, candidates: Vec<Resource>| -> Vec<Resource> {
                 seen.reserve(candidates.len());
@@ -341,9 +367,9 @@ impl PollingTask {
                     None => history.entry(p.name.clone()).or_default(),
                 };
                 let had_history = !seen.is_empty();
-                (fresh(seen, candidates), had_history)
+                (fresh(seen, candidates).into(), had_history)
             } else {
-                (fresh(&mut ResourceSet::default(), candidates), false)
+                (fresh(&mut ResourceSet::default(), candidates).into(), false)
             }
         };
         if resources.is_empty() {
@@ -684,7 +710,32 @@ pub(crate) struct Cycle {
     discovered: Mutex<HashMap<String, DiscoverySlot>>,
     /// Pollster name → resources already handed to it this cycle.
     history: Mutex<HashMap<String, ResourceSet>>,
+    /// The deduplicated candidates of pollsters with no history or blacklist to apply,
+    /// by what determines them: the source, and the default discovery when the source
+    /// has neither resources nor discoveries of its own.
+    candidates: Mutex<HashMap<CandidatesKey, Arc<[Resource]>>>,
     discoveries: Mutex<Vec<DiscoveryReport>>,
+}
+
+/// What determines a pollster's candidates in a cycle: its source, and its default
+/// discovery when the source has neither resources nor discoveries of its own.
+type CandidatesKey = (String, Option<String>);
+
+/// `candidates` without repeats, in order (Ceilometer drops a resource it has seen in
+/// the same run).
+fn dedup(candidates: Vec<Resource>) -> Arc<[Resource]> {
+    let mut seen: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
+    seen.reserve(candidates.len());
+    let keep: Vec<bool> = candidates.iter().map(|r| seen.insert(r.id())).collect();
+    drop(seen);
+    if keep.iter().all(|k| *k) {
+        return candidates.into();
+    }
+    candidates
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(r, k)| k.then_some(r))
+        .collect()
 }
 
 /// Resources by id. foldhash instead of SipHash: every resource of every pollster run
