@@ -4,6 +4,7 @@
 //! makes [`MeterMessage`]s (typed fields, no dict built); the free functions return dicts.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use longshore_plugin_api::{Map, Sample, Value, ValueRef};
 
@@ -337,13 +338,15 @@ impl NumberRepr {
 
 impl Fields {
     /// The message of `sample`, not yet signed; `now` is used when the sample carries no
-    /// `monotonic_time`. Its resource's metadata is rendered here if it was not yet.
+    /// `monotonic_time`, and `clock` stamps its uuid1. Its resource's metadata is
+    /// rendered here if it was not yet.
     fn new(
         sample: Sample,
         default_source: &Arc<str>,
         timestamp: Option<&Arc<str>>,
         now: &NumberRepr,
         ids: &Uuid1Generator,
+        clock: SystemTime,
     ) -> Fields {
         metadata::rendered(sample.resource_metadata());
         let monotonic = match sample.monotonic_time() {
@@ -365,7 +368,9 @@ impl Fields {
             signature: [0; 64],
             signed: false,
         };
-        ids.next_str(&mut f.message_id);
+        ids.next_at(clock)
+            .hyphenated()
+            .encode_lower(&mut f.message_id);
         f
     }
 
@@ -390,7 +395,14 @@ impl MeterMessage {
         ids: &Uuid1Generator,
     ) -> MeterMessage {
         let now = NumberRepr::new(monotonic_now);
-        let mut f = Fields::new(sample, default_source, timestamp, &now, ids);
+        let mut f = Fields::new(
+            sample,
+            default_source,
+            timestamp,
+            &now,
+            ids,
+            SystemTime::now(),
+        );
         f.sign(signer);
         MeterMessage(Repr::Fields(f))
     }
@@ -540,6 +552,10 @@ impl MessageFactory {
     ) {
         let mut samples = samples.into_iter();
         let now = NumberRepr::new(monotonic_now);
+        // One clock reading stamps the uuid1s of the call's messages (at most a batch):
+        // the generator moves each id one 100-ns tick past the last, as Python's
+        // uuid1() does for ids made within one tick, so they stay distinct and ordered.
+        let clock = SystemTime::now();
         out.reserve(samples.size_hint().0);
         loop {
             // Each group's messages are made in place in `out` and signed there: a
@@ -553,6 +569,7 @@ impl MessageFactory {
                     Some(timestamp),
                     &now,
                     self.ids,
+                    clock,
                 ))));
             }
             let group = &mut out[start..];
@@ -817,6 +834,16 @@ mod tests {
             let ids: std::collections::HashSet<_> =
                 out.iter().filter_map(MeterMessage::message_id).collect();
             assert_eq!(ids.len(), n + 1, "a fresh message_id each");
+            // uuid1s from one clock reading per call, one tick apart, in order.
+            let ticks: Vec<u64> = out[1..]
+                .iter()
+                .map(|m| uuid::Uuid::parse_str(m.message_id().unwrap()).unwrap())
+                .map(|u| {
+                    assert_eq!(u.get_version_num(), 1);
+                    u.get_timestamp().unwrap().to_gregorian().0
+                })
+                .collect();
+            assert!(ticks.windows(2).all(|w| w[0] < w[1]), "{ticks:?}");
         }
         // A sample's own monotonic_time wins over the batch's.
         let mut out = Vec::new();
