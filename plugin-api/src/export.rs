@@ -259,8 +259,10 @@ impl<P: Pollster> FfiPollster for PollsterAdapter<P> {
     fn get_samples(&self, ctx: FfiContext<'_>, resources: RSlice<'_, Resource>) -> PollOutcome {
         let ctx = PollContext::new(ctx);
         // Most pollsters make at least one sample per resource: growing from empty would
-        // copy every sample once more (a sample is ~440 bytes).
-        let mut out = Vec::with_capacity(resources.len());
+        // copy every sample once more (a sample is ~440 bytes). Capped, so that a call
+        // on thousands of resources that makes few samples does not reserve megabytes;
+        // the host's slices (~150 resources) fit.
+        let mut out = Vec::with_capacity(resources.len().min(256));
         let error = match guard(|| self.0.get_samples(&ctx, resources.as_slice(), &mut out)) {
             Ok(Ok(())) => ROption::RNone,
             Ok(Err(e)) => ROption::RSome(e.into()),

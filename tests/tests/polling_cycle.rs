@@ -864,6 +864,78 @@ fn per_resource_pollsters_interleave_their_slices_and_survive_a_hang_in_their_gr
             .collect();
         assert_eq!(sizes, [50; 6], "{name}");
     }
-    // The hung run's first slice (150 samples, three batches) was published.
+    // The hung run's first slice (150 samples, three batches) was published, and its
+    // report says so.
     assert_eq!(publisher.count_by_meter()["test.hang_from"], 150);
+    let hung = report(&r, "grp", "grp.hang");
+    assert_eq!((hung.samples, hung.batches), (150, 3));
+}
+
+/// Several hangs in several groups, with one to three runners: every run is reported
+/// once, and every sample of the healthy ones is published exactly once, in order.
+#[test]
+fn hangs_in_interleaved_groups_lose_and_repeat_nothing_with_any_number_of_runners() {
+    for threads in [1, 2, 3] {
+        let cfg = Config::new()
+            .with("polling", "pollster_timeout", 0.3)
+            .with("polling", "threads_to_process_pollsters", threads)
+            .with("synthetic", "resources", 400)
+            .with("synthetic", "per_resource", true)
+            .with("synthetic", "hang_from", 200);
+        let yaml = "sources:\n  - name: g\n    interval: 60\n    meters: ['g.*']\n";
+        let names: Vec<String> = (0..12).map(|i| format!("g.p{i:02}")).collect();
+        let entries: Vec<(&str, &str)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), if i % 4 == 1 { "hang_from" } else { "counter" }))
+            .collect();
+        let (agent, publisher) = agent(&cfg, yaml, &entries);
+        let r = agent.poll_once();
+        assert_eq!(r.pollsters().count(), 12);
+        let batches = publisher.batches();
+        let expected: Vec<String> = (0..400).map(|i| format!("res-{i}")).collect();
+        for (name, kind) in &entries {
+            let rep = report(&r, "g", name);
+            let ids: Vec<String> = batches
+                .iter()
+                .filter(|b| b.pollster == *name)
+                .flat_map(|b| b.messages.iter().map(|m| m.to_map()))
+                .map(|m| str_field(&m, "resource_id").to_string())
+                .collect();
+            if *kind == "hang_from" {
+                assert_eq!(
+                    rep.outcome,
+                    Outcome::Failed(Failure::TimedOut(Duration::from_millis(300))),
+                    "{threads} {name}"
+                );
+                assert_eq!(ids, expected[..150], "{threads} {name}");
+            } else {
+                assert_eq!(rep.outcome, Outcome::Polled, "{threads} {name}");
+                assert_eq!(ids, expected, "{threads} {name}");
+                assert_eq!(rep.samples, 400);
+            }
+        }
+    }
+}
+
+/// Pollsters of one source whose discovery finds nothing fall back each to its own
+/// default discovery (the candidates a cycle shares are per default discovery).
+#[test]
+fn an_empty_source_discovery_falls_back_to_each_pollsters_own_default() {
+    for order in [
+        [("fb.a", "counter"), ("fb.b", "bench")],
+        [("fb.a", "bench"), ("fb.b", "counter")],
+    ] {
+        let cfg = Config::new()
+            .with("synthetic", "resources", 3)
+            .with("synthetic", "instances", 7);
+        let yaml = "sources:\n  - name: fb\n    interval: 60\n    meters: ['fb.*']\n    \
+                    discovery: ['failing']\n";
+        let (agent, _publisher) = agent(&cfg, yaml, &order);
+        let r = agent.poll_once();
+        for (name, kind) in order {
+            let want = if kind == "counter" { 3 } else { 7 };
+            assert_eq!(report(&r, "fb", name).resources, want, "{order:?}");
+        }
+    }
 }

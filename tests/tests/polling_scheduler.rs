@@ -195,7 +195,7 @@ fn shutdown_cancels_calls_that_outlive_the_bound() {
     let cfg = Config::new().with("polling", "pollster_timeout", 60);
     let yaml = "sources:\n  - name: hs\n    interval: 3600\n    meters: ['hs.*']\n";
     let (running, events, publisher) = started(&cfg, yaml, &[("hs.hang", "hang")]);
-    // Once announced, the call is made whatever happens next.
+    // Once announced, the lone pollster's call follows at once, whatever happens next.
     while !matches!(next_event(&events), AgentEvent::PollsterCalled { .. }) {}
     let t = Instant::now();
     let report = running.shutdown(Duration::from_millis(300));

@@ -98,7 +98,9 @@ pub enum AgentEvent {
         task: usize,
         report: CycleReport,
     },
-    /// A pollster is being called (it was not skipped); emitted just before the call.
+    /// A pollster is being called (it was not skipped); emitted when its run starts,
+    /// before its first call (for per-resource pollsters run interleaved, before the
+    /// group's calls).
     PollsterCalled {
         interval: Duration,
         source: String,

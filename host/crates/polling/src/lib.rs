@@ -42,9 +42,11 @@
 //!   interval capped at 60 s; a per-resource pollster's slices share one run's
 //!   timeout): a hung call is cancelled and abandoned, its task moves on (pollster calls
 //!   run on a runner thread watched by the task thread, `runner`);
-//! - a pollster that declares `per_resource` is called on slices of 128 resources, each
-//!   slice signed and published while its resources are still in the CPU's caches
-//!   (batches span the slices; monotonic time is read per slice);
+//! - a pollster that declares `per_resource` is called on slices of about 128 resources
+//!   (whole batches: 150 at batch 50), each slice signed and published while its
+//!   resources are still in the CPU's caches (batches span the slices; monotonic time
+//!   is read per slice), and up to 8 consecutive such pollsters of a source are run
+//!   interleaved, each slice by all of them in turn;
 //! - a pollster that fails outright (error without samples, panic, timeout) is backed
 //!   off like a collectd read plugin: its interval doubles per consecutive failure up
 //!   to `[polling] max_backoff_interval` (86400 s), reset by one success;

@@ -19,6 +19,8 @@ pub struct PollsterReport {
     pub batches: usize,
     /// Batches the publisher refused.
     pub publish_errors: usize,
+    /// From the run's start to its end: for pollsters run interleaved (per-resource ones
+    /// of one source), the other runs' turns are included.
     pub duration: Duration,
 }
 

@@ -32,9 +32,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct Running {
     index: usize,
     resources: usize,
+    /// What the run had published before this call (samples, batches, refused batches),
+    /// for its report if the call is abandoned.
+    published: Published,
     started: Instant,
     deadline: Instant,
     ctx: CallContext,
+}
+
+/// A run's published counts so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Published {
+    pub(crate) samples: usize,
+    pub(crate) batches: usize,
+    pub(crate) publish_errors: usize,
 }
 
 /// What a runner shares with the task thread that watches it.
@@ -60,6 +71,7 @@ impl Watch {
         engine: &Engine,
         index: usize,
         resources: usize,
+        published: Published,
         ctx: &CallContext,
         timeout: Duration,
         busy: &AtomicBool,
@@ -80,6 +92,7 @@ impl Watch {
             *current = Some(Running {
                 index,
                 resources,
+                published,
                 started,
                 deadline: far_add(started, timeout),
                 ctx: ctx.clone(),
@@ -289,15 +302,20 @@ pub(crate) fn run_source(
             live.retain(|(i, _)| *i != id);
         }
     }
-    // Runs left over from an abandoned runner when no other could take them (at an
-    // abort): what they collected is still published.
+    // Runs left over from an abandoned runner when no other took them over (at an
+    // abort, or when no runner could be started): what they collected is still
+    // published.
+    let stopping = engine.stop.is_stopping();
     let left = std::mem::take(&mut *lock(&run.resume));
     for r in left.into_iter().flatten() {
         let i = r.index;
-        let report = t.abort_run(engine, src, &src.pollsters[i], slot, r);
+        let failure = match (&start_error, aborted || stopping) {
+            (Some(e), false) => Failure::Host(e.clone()),
+            _ => Failure::Aborted,
+        };
+        let report = t.cut_run(engine, src, &src.pollsters[i], slot, r, failure);
         run.report(i, report);
     }
-    let stopping = engine.stop.is_stopping();
     let reports = std::mem::take(&mut *lock(&run.reports));
     reports
         .into_iter()
@@ -344,6 +362,9 @@ fn abandoned(
     let mut report = PollsterReport::new(&src.name, &p.name);
     report.outcome = outcome;
     report.resources = running.resources;
+    report.samples = running.published.samples;
+    report.batches = running.published.batches;
+    report.publish_errors = running.published.publish_errors;
     report.duration = running.started.elapsed();
     report
 }

@@ -37,13 +37,14 @@ use longshore_publisher::{Batch, Batcher, MeterMessage};
 use crate::agent::Engine;
 use crate::call::CallOutcome;
 use crate::report::{CycleReport, DiscoveryReport, Failure, Outcome, PollsterReport, SkipReason};
-use crate::runner::Watch;
+use crate::runner::{Published, Watch};
 
 const LOG: &str = "longshore::polling";
 
-/// Resources per call of a per-resource pollster: their data, renderings and samples
-/// (~0.5 MB for compute-like metadata) stay in a core's L2 cache between the plugin's
-/// pass and the publisher's.
+/// About how many resources a per-resource pollster is called on at a time ([`slice_len`]
+/// rounds it to whole batches): their data, renderings and samples (~0.5 MB for
+/// compute-like metadata) stay in a core's L2 cache between the plugin's pass and the
+/// publisher's.
 pub(crate) const PER_RESOURCE_SLICE: usize = 128;
 
 /// Resources per call of a per-resource pollster with batches of `batch_size`: about
@@ -275,7 +276,6 @@ impl PollingTask {
     /// A pollster's run up to its first call (Ceilometer's `poll_and_notify` for one
     /// pollster: backoff, candidates, dedup, blacklist, timestamp), or its report when
     /// it is not called this cycle.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start_run(
         &self,
         engine: &Engine,
@@ -335,9 +335,13 @@ impl PollingTask {
             // deduplicated candidates, made once per cycle for every pollster of the
             // source that has the same candidates (rather than copying and hashing
             // every resource again for each of them).
+            // The default discovery decides whenever the source has no static
+            // resources: also when its own discoveries find nothing this cycle.
             let key = (
                 source.name.clone(),
-                (source.static_resources.is_empty() && source.discovery.is_empty())
+                source
+                    .static_resources
+                    .is_empty()
                     .then(|| p.default_discovery.clone())
                     .flatten(),
             );
@@ -448,8 +452,17 @@ impl PollingTask {
         let call = || p.handle.get_samples(ctx, resources);
         let call_started = Instant::now();
         let total = run.resources.len();
-        let Some(call_outcome) = watch.call(engine, run.index, total, ctx, budget, &p.busy, call)
-        else {
+        // Its signed samples still waiting for a full batch are not published if this
+        // call is abandoned.
+        let published = Published {
+            samples: run.report.samples - run.batcher.pending(),
+            batches: run.report.batches,
+            publish_errors: run.report.publish_errors,
+        };
+        let watched = watch.call(
+            engine, run.index, total, published, ctx, budget, &p.busy, call,
+        );
+        let Some(call_outcome) = watched else {
             // Abandoned mid-call: the watcher reported it, and the task has moved on
             // (it may be a later cycle, or after shutdown): neither this call's result
             // nor the earlier slices' unsent partial batch is published.
@@ -534,20 +547,25 @@ impl PollingTask {
         }
     }
 
-    /// A run whose remaining slices will not be polled (the agent is stopping): what it
-    /// collected is published, and it is reported as aborted.
-    pub(crate) fn abort_run(
+    /// A run whose remaining slices will not be polled (the agent is stopping, or no
+    /// runner could be started to go on with it): what it collected is published, and
+    /// it is reported with `failure` unless it had failed already.
+    pub(crate) fn cut_run(
         &self,
         engine: &Engine,
         source: &TaskSource,
         p: &TaskPollster,
         slot: Instant,
         mut run: PollsterRun,
+        failure: Failure,
     ) -> PollsterReport {
+        // A runner that could not be started is not the pollster's failure: its
+        // backoff is left as it was.
+        let backoff = (!matches!(failure, Failure::Host(_))).then_some(slot);
         if matches!(run.outcome, Outcome::Polled) {
-            run.outcome = Outcome::Failed(Failure::Aborted);
+            run.outcome = Outcome::Failed(failure);
         }
-        self.finish_run(engine, source, p, slot, run)
+        self.end_run(engine, source, p, backoff, run)
     }
 
     /// The run is over: send its last, partial batch, update its backoff, report it.
@@ -557,6 +575,18 @@ impl PollingTask {
         source: &TaskSource,
         p: &TaskPollster,
         slot: Instant,
+        run: PollsterRun,
+    ) -> PollsterReport {
+        self.end_run(engine, source, p, Some(slot), run)
+    }
+
+    /// [`PollingTask::finish_run`], the backoff updated only with `slot`.
+    fn end_run(
+        &self,
+        engine: &Engine,
+        source: &TaskSource,
+        p: &TaskPollster,
+        slot: Option<Instant>,
         mut run: PollsterRun,
     ) -> PollsterReport {
         if let Some(batch) = run.batcher.finish() {
@@ -568,7 +598,9 @@ impl PollingTask {
                 engine.publisher.describe(), run.report.publish_errors, run.failed_messages,
                 p.name, source.name);
         }
-        self.update_backoff(engine, source, p, slot, &run.outcome, run.produced);
+        if let Some(slot) = slot {
+            self.update_backoff(engine, source, p, slot, &run.outcome, run.produced);
+        }
         let mut report = run.report;
         report.outcome = run.outcome;
         report.duration = run.started.elapsed();
@@ -711,14 +743,14 @@ pub(crate) struct Cycle {
     /// Pollster name → resources already handed to it this cycle.
     history: Mutex<HashMap<String, ResourceSet>>,
     /// The deduplicated candidates of pollsters with no history or blacklist to apply,
-    /// by what determines them: the source, and the default discovery when the source
-    /// has neither resources nor discoveries of its own.
+    /// by what determines them ([`CandidatesKey`]).
     candidates: Mutex<HashMap<CandidatesKey, Arc<[Resource]>>>,
     discoveries: Mutex<Vec<DiscoveryReport>>,
 }
 
 /// What determines a pollster's candidates in a cycle: its source, and its default
-/// discovery when the source has neither resources nor discoveries of its own.
+/// discovery when the source has no static resources (the default is used when the
+/// source's own discoveries find nothing, or it has none).
 type CandidatesKey = (String, Option<String>);
 
 /// `candidates` without repeats, in order (Ceilometer drops a resource it has seen in
