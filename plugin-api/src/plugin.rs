@@ -29,7 +29,10 @@ pub trait Pollster: Send + Sync + 'static {
     /// The host may then call it on slices of a long resource list and publish each
     /// slice's samples while the resources' data are still in the CPU's caches; the
     /// samples, their order and the batches are then the same as from one call (the
-    /// host reads the monotonic time it stamps per slice). An error other than a
+    /// host reads the monotonic time it stamps per slice). The host may interleave
+    /// these calls with other per-resource pollsters' of the same source, slice by
+    /// slice: what they share goes through the cycle cache, never through one
+    /// pollster's run having finished before another's starts. An error other than a
     /// permanent one naming resources ends the run: later slices are not polled this
     /// cycle. False by default: a pollster that ignores its resources (one that lists
     /// everything itself) must leave it so, or it would be called, and publish
