@@ -226,9 +226,9 @@ impl PollingTask {
 
     /// Called once all pollsters are added. Dedup is per pollster name across the
     /// task's sources, so a cycle needs to remember a pollster's resources only when
-    /// its name is in more than one source; otherwise the run's own candidates are
-    /// deduplicated and forgotten (at N=1000 instances the cycle-long sets of 36
-    /// compute pollsters held about 1 MiB).
+    /// its name is in more than one source; otherwise its source's candidates are
+    /// deduplicated once per cycle and shared (at N=1000 instances the cycle-long sets
+    /// of 36 compute pollsters held about 1 MiB).
     pub(crate) fn finish(&mut self) {
         let mut count: HashMap<String, usize> = HashMap::new();
         for p in self.sources.iter().flat_map(|s| &s.pollsters) {
@@ -329,14 +329,28 @@ impl PollingTask {
 
         // Dedup by pollster name across the cycle's sources (a resource enters the
         // history even when blacklisted here, as in Ceilometer), then the blacklist.
-        let shared = !p.keep_history && lock(&p.state).blacklist.is_empty();
-        let (resources, had_history): (Arc<[Resource]>, bool) = if shared {
-            // Nothing of this pollster's own is left to apply: its resources are the
-            // deduplicated candidates, made once per cycle for every pollster of the
-            // source that has the same candidates (rather than copying and hashing
-            // every resource again for each of them).
-            // The default discovery decides whenever the source has no static
-            // resources: also when its own discoveries find nothing this cycle.
+        let (resources, had_history): (Arc<[Resource]>, bool) = if p.keep_history {
+            let candidates = candidates();
+            let st = lock(&p.state);
+            let mut history = lock(&cycle.history);
+            let seen = match history.get_mut(&p.name) {
+                Some(seen) => seen,
+                None => history.entry(p.name.clone()).or_default(),
+            };
+            let had_history = !seen.is_empty();
+            seen.reserve(candidates.len());
+            let fresh: Vec<Resource> = candidates
+                .into_iter()
+                .filter(|r| seen.insert(r.clone()) && !st.blacklist.contains(r.id()))
+                .collect();
+            (fresh.into(), had_history)
+        } else {
+            // No other source polls this name, so its dedup is within the run alone:
+            // the deduplicated candidates are made once per cycle for every pollster
+            // of the source with the same candidates (rather than copying and hashing
+            // every resource again for each of them). The default discovery decides
+            // whenever the source has no static resources: also when its own
+            // discoveries find nothing this cycle.
             let key = (
                 source.name.clone(),
                 source
@@ -346,35 +360,24 @@ impl PollingTask {
                     .flatten(),
             );
             let made = lock(&cycle.candidates).get(&key).cloned();
-            let resources = match made {
+            let shared = match made {
                 Some(r) => r,
                 None => {
                     let r = dedup(candidates());
                     lock(&cycle.candidates).entry(key).or_insert(r).clone()
                 }
             };
-            (resources, false)
-        } else {
-            let candidates = candidates();
             let st = lock(&p.state);
-            let fresh = |seen: &mut ResourceSet, candidates: Vec<Resource>| -> Vec<Resource> {
-                seen.reserve(candidates.len());
-                candidates
-                    .into_iter()
-                    .filter(|r| seen.insert(r.clone()) && !st.blacklist.contains(r.id()))
+            let resources = if st.blacklist.is_empty() {
+                shared
+            } else {
+                shared
+                    .iter()
+                    .filter(|r| !st.blacklist.contains(r.id()))
+                    .cloned()
                     .collect()
             };
-            if p.keep_history {
-                let mut history = lock(&cycle.history);
-                let seen = match history.get_mut(&p.name) {
-                    Some(seen) => seen,
-                    None => history.entry(p.name.clone()).or_default(),
-                };
-                let had_history = !seen.is_empty();
-                (fresh(seen, candidates).into(), had_history)
-            } else {
-                (fresh(&mut ResourceSet::default(), candidates).into(), false)
-            }
+            (resources, false)
         };
         if resources.is_empty() {
             log::debug!(target: LOG,
@@ -742,8 +745,8 @@ pub(crate) struct Cycle {
     discovered: Mutex<HashMap<String, DiscoverySlot>>,
     /// Pollster name → resources already handed to it this cycle.
     history: Mutex<HashMap<String, ResourceSet>>,
-    /// The deduplicated candidates of pollsters with no history or blacklist to apply,
-    /// by what determines them ([`CandidatesKey`]).
+    /// The deduplicated candidates of pollsters with no cross-source history, by what
+    /// determines them ([`CandidatesKey`]); each filters its own blacklist from them.
     candidates: Mutex<HashMap<CandidatesKey, Arc<[Resource]>>>,
     discoveries: Mutex<Vec<DiscoveryReport>>,
 }
@@ -770,9 +773,9 @@ fn dedup(candidates: Vec<Resource>) -> Arc<[Resource]> {
         .collect()
 }
 
-/// Resources by id. foldhash instead of SipHash: every resource of every pollster run
-/// goes through this set, and foldhash is several times faster on ids while still
-/// seeded per process.
+/// Resources by id. foldhash instead of SipHash: every resource a cycle hands to a
+/// pollster goes through a set of ids (this one, or `dedup`'s), and foldhash is several
+/// times faster on ids while still seeded per process.
 type ResourceSet = HashSet<Resource, foldhash::fast::RandomState>;
 
 /// A discovery entry of polling.yaml as Ceilometer's `urlparse` reads it: `name` alone,
